@@ -1,0 +1,35 @@
+# trustface: the two commands a newcomer needs are `make run` and `make test`.
+# Both set up everything on a fresh Debian 12 machine with Python 3.11 (run as root or with sudo
+# for the Debian packages); nothing is downloaded at run time: the dlib models ship in packages.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test bench-lfw clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# the peer that `bench lfw --peer` compares with, over our dlib (its own dlib pin builds from source)
+	$(BIN)/pip install --quiet --no-deps face-recognition==1.3.0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job: for now the engine on the shared data set (the service arrives with the access issue).
+run: install
+	scripts/demo.sh
+
+# The whole test suite on SQLite and on a PostgreSQL server started for the run.
+test: install
+	scripts/test.sh
+
+# The full LFW benchmark with the peer (about 20 minutes on 2 cores).
+bench-lfw: install
+	$(BIN)/trustface bench lfw --peer --json bench-out/lfw.json
+
+clean:
+	rm -rf $(VENV) bench-out .pytest_cache

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The engine on real photos: detect, compare, and a one-fold LFW check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA="${TRUSTFACE_DATA:-../shared/data}"
+EX="$DATA/photos/examples"
+echo "== faces in a group photo"
+.venv/bin/trustface detect "$EX/two_people.jpg"
+echo "== the same person at two sittings"
+.venv/bin/trustface compare "$EX/obama.jpg" "$EX/obama2.jpg"
+echo "== two different people"
+.venv/bin/trustface compare "$EX/obama.jpg" "$EX/biden.jpg"
+echo "== LFW, first fold (600 pairs)"
+.venv/bin/trustface bench lfw --folds 1 --data "$DATA"

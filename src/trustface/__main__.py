@@ -1,0 +1,5 @@
+"""`python -m trustface` is the `trustface` command."""
+
+from trustface.cli import main
+
+main()

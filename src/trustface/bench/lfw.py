@@ -1,0 +1,243 @@
+"""The LFW verification benchmark (standard "unrestricted, labeled outside data" protocol).
+
+``pairs.txt`` holds 10 folds of 300 same-person and 300 different-person pairs. For each
+fold the distance threshold that maximises accuracy on the other nine folds is applied to
+it; accuracy is the mean over folds. TAR at a FAR uses one global threshold over all pairs.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trustface.bench.parallel import default_workers, map_chunks
+
+#: The box the peer protocol uses when its HOG finds nothing on a 250x250 LFW image
+#: (face_recognition order: top, right, bottom, left).
+PEER_CENTRE_BOX = (62, 188, 188, 62)
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: str
+    b: str
+    same: bool
+    fold: int
+
+
+def image_path(root: Path, name: str, number: int) -> str:
+    return str(root / "images" / name / f"{name}_{number:04d}.jpg")
+
+
+def read_pairs(lfw_dir: Path) -> list[Pair]:
+    """Parse pairs.txt: a header "folds n", then per fold n same and n different lines."""
+    path = lfw_dir / "pairs.txt"
+    lines = path.read_text().split("\n")
+    folds, per_fold = (int(x) for x in lines[0].split())
+    pairs: list[Pair] = []
+    for row, line in enumerate(x for x in lines[1:] if x.strip()):
+        parts = line.split()
+        fold = row // (2 * per_fold)
+        if len(parts) == 3:
+            name, i, j = parts[0], int(parts[1]), int(parts[2])
+            pairs.append(Pair(image_path(lfw_dir, name, i), image_path(lfw_dir, name, j), True, fold))
+        elif len(parts) == 4:
+            pairs.append(
+                Pair(image_path(lfw_dir, parts[0], int(parts[1])), image_path(lfw_dir, parts[2], int(parts[3])), False, fold)
+            )
+        else:
+            raise ValueError(f"{path}: line {row + 2} is not a pair: {line!r}")
+    if len(pairs) != folds * 2 * per_fold:
+        raise ValueError(f"{path}: expected {folds * 2 * per_fold} pairs, found {len(pairs)}")
+    return pairs
+
+
+# --- extraction workers (module level so worker processes can import them) -----------------
+
+def trustface_worker(paths: Sequence[str]) -> list[tuple[np.ndarray, bool]]:
+    """trustface's pipeline: HOG cascade then CNN fallback, the central face, flip TTA."""
+    from trustface import engine, imaging
+
+    out = []
+    for path in paths:
+        image = imaging.load_image(path)
+        face, vector = engine.portrait_descriptor(image, method="auto")
+        if face is None:  # same fallback as the peer so that every pair gets a score
+            h, w = image.shape[:2]
+            centre = engine.Face((w // 4, h // 4, 3 * w // 4, 3 * h // 4), 0.0, "centre")
+            vector = engine.describe(image, [centre])[0]
+        out.append((vector, face is not None))
+    return out
+
+
+def peer_worker(paths: Sequence[str]) -> list[tuple[np.ndarray, bool]]:
+    """ageitgey/face_recognition as its README uses it (baselines.md protocol)."""
+    import face_recognition
+
+    out = []
+    for path in paths:
+        image = face_recognition.load_image_file(path)
+        boxes = face_recognition.face_locations(image, number_of_times_to_upsample=1)
+        found = bool(boxes)
+        box = boxes[0] if found else PEER_CENTRE_BOX
+        vector = face_recognition.face_encodings(image, known_face_locations=[box])[0]
+        out.append((np.asarray(vector, dtype=np.float32), found))
+    return out
+
+
+@dataclass
+class Extraction:
+    vectors: np.ndarray  # (n, 128) float32
+    found: np.ndarray  # (n,) bool
+    seconds: float
+
+    @property
+    def images_per_s(self) -> float:
+        return len(self.found) / self.seconds if self.seconds else 0.0
+
+
+def extract(
+    paths: Sequence[str], worker: Callable, *, workers: int | None = None, on_progress: Callable[[int], None] | None = None
+) -> Extraction:
+    start = time.perf_counter()
+    results = map_chunks(worker, list(paths), workers=workers, on_progress=on_progress)
+    seconds = time.perf_counter() - start
+    return Extraction(np.stack([r[0] for r in results]).astype(np.float32), np.array([r[1] for r in results]), seconds)
+
+
+# --- protocol ----------------------------------------------------------------------------
+
+def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
+    """The threshold that maximises accuracy of ``distance <= t`` on these pairs."""
+    order = np.argsort(distances)
+    d, s = distances[order], same[order]
+    # accepting the first k pairs: correct = genuine among them + impostors after them
+    correct = np.concatenate([[0], np.cumsum(s)]) + (np.sum(~s) - np.concatenate([[0], np.cumsum(~s)]))
+    k = int(np.argmax(correct))
+    if k == 0:
+        return float(d[0]) - 1e-6
+    if k == len(d):
+        return float(d[-1]) + 1e-6
+    return float((d[k - 1] + d[k]) / 2)
+
+
+def cross_validate(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) -> tuple[float, float, list[float]]:
+    """Mean and std of per-fold accuracy, thresholds fitted on the other folds."""
+    accuracies = []
+    fold_ids = np.unique(folds)
+    for f in fold_ids:
+        test = folds == f
+        t = best_threshold(distances[~test], same[~test])
+        accuracies.append(float(np.mean((distances[test] <= t) == same[test])))
+    return float(np.mean(accuracies)), float(np.std(accuracies)), accuracies
+
+
+def tar_at_far(distances: np.ndarray, same: np.ndarray, far: float) -> float:
+    """True-accept rate at the largest global threshold whose false-accept rate is <= far."""
+    impostor = np.sort(distances[~same])
+    allowed = int(np.floor(far * len(impostor)))  # impostors that may fall below the threshold
+    limit = impostor[allowed] if allowed < len(impostor) else np.inf
+    return float(np.mean(distances[same] < limit))
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process plus the largest worker, in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round((own + child) / 1024, 1)
+
+
+def evaluate(pairs: Sequence[Pair], index: dict[str, int], extraction: Extraction, fixed_threshold: float | None) -> dict:
+    a = np.array([index[p.a] for p in pairs])
+    b = np.array([index[p.b] for p in pairs])
+    distances = np.linalg.norm(extraction.vectors[a] - extraction.vectors[b], axis=1)
+    same = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
+    if len(np.unique(folds)) > 1:
+        accuracy, std, per_fold = cross_validate(distances, same, folds)
+    else:  # one fold: nothing to fit on, so use the calibrated default operating point
+        per_fold = [float(np.mean((distances <= fixed_threshold) == same))]
+        accuracy, std = per_fold[0], 0.0
+    return {
+        "accuracy": round(accuracy, 5),
+        "accuracy_std": round(std, 5),
+        "fold_accuracies": [round(x, 5) for x in per_fold],
+        "tar_at_far_1e-3": round(tar_at_far(distances, same, 1e-3), 5),
+        "tar_at_far_1e-2": round(tar_at_far(distances, same, 1e-2), 5),
+        "fta": int(np.sum(~extraction.found)),
+        "images": len(extraction.found),
+        "images_per_s": round(extraction.images_per_s, 2),
+        "pairs": len(pairs),
+    }
+
+
+def run(
+    lfw_dir: Path,
+    *,
+    folds: int = 10,
+    peer: bool = False,
+    workers: int | None = None,
+    on_stage: Callable[[str, int], Callable[[int], None]] | None = None,
+) -> tuple[dict, dict]:
+    """Run the benchmark. Returns (report, extras) where extras holds the raw extraction
+    (for calibration). ``on_stage(name, total)`` returns a progress callback."""
+    from trustface.engine import threshold
+
+    all_pairs = read_pairs(lfw_dir)
+    pairs = [p for p in all_pairs if p.fold < folds]
+    paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    index = {path: i for i, path in enumerate(paths)}
+    progress = (lambda name: on_stage(name, len(paths))) if on_stage else (lambda name: None)
+
+    ours = extract(paths, trustface_worker, workers=workers, on_progress=progress("trustface"))
+    report = evaluate(pairs, index, ours, threshold()[1])
+    extras = {"paths": paths, "trustface": ours}
+    if peer:
+        theirs = extract(paths, peer_worker, workers=workers, on_progress=progress("face_recognition"))
+        peer_report = evaluate(pairs, index, theirs, 0.6)
+        report.update(
+            peer_accuracy=peer_report["accuracy"],
+            peer_accuracy_std=peer_report["accuracy_std"],
+            peer_tar_at_far_1e-3=peer_report["tar_at_far_1e-3"],
+            peer_fta=peer_report["fta"],
+            peer_images_per_s=peer_report["images_per_s"],
+            speedup=round(ours.images_per_s / theirs.images_per_s, 3),
+        )
+    report["workers"] = workers or default_workers()
+    report["peak_rss_mb"] = peak_rss_mb()
+    return report, extras
+
+
+# --- calibration -------------------------------------------------------------------------
+
+TARGET_FMRS = ("1e-2", "1e-3", "1e-4")
+
+
+def impostor_distances(vectors: np.ndarray, identities: Sequence[str]) -> np.ndarray:
+    """Distances of every pair of images of different people (float32, about 30 M for LFW)."""
+    ids = np.unique(np.asarray(identities), return_inverse=True)[1]
+    v = vectors.astype(np.float32)
+    sq = np.einsum("ij,ij->i", v, v)
+    chunks = []
+    for start in range(0, len(v), 512):
+        block = v[start : start + 512]
+        d2 = sq[start : start + 512, None] + sq[None, :] - 2.0 * block @ v.T
+        rows = np.arange(start, start + len(block))[:, None]
+        mask = (np.arange(len(v))[None, :] > rows) & (ids[start : start + len(block), None] != ids[None, :])
+        chunks.append(np.sqrt(np.maximum(d2[mask], 0.0)))
+    return np.concatenate(chunks)
+
+
+def calibrate(vectors: np.ndarray, paths: Sequence[str]) -> dict[str, float]:
+    """Thresholds at which the given share of impostor comparisons is accepted."""
+    identities = [Path(p).parent.name for p in paths]
+    impostor = impostor_distances(vectors, identities)
+    points = {}
+    for name in TARGET_FMRS:
+        points[name] = round(float(np.quantile(impostor, float(name))), 4)
+    return points, int(len(impostor))

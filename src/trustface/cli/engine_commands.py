@@ -1,0 +1,202 @@
+"""Engine commands: detect, compare, bench. They touch no deployment and no subject."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from trustface.cli import app
+from trustface.errors import TrustfaceError
+
+err = Console(stderr=True)
+
+bench_app = typer.Typer(help="Benchmarks on the real data set (LFW).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _emit(data: object, out: Path | None = None) -> None:
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text + "\n")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, transient=False,
+    )
+
+
+@app.command()
+def detect(
+    images: Annotated[list[Path], typer.Argument(help="Photos (JPEG, PNG, WebP, BMP, PGM/PPM).")],
+    method: Annotated[str, typer.Option(help="hog (fast), cnn (slow, finds turned faces) or auto.")] = "hog",
+    upsample: Annotated[Optional[int], typer.Option(help="Times to double the image (default: automatic).")] = None,
+) -> None:
+    """Print the faces found in each photo (boxes as left, top, right, bottom; quality) as JSON."""
+    from trustface import engine, imaging
+
+    results, failed = [], 0
+    for path in images:
+        try:
+            image = imaging.load_image(path)
+            faces = engine.detect(image, method=method, upsample=upsample)
+            results.append({
+                "image": str(path),
+                "width": image.shape[1],
+                "height": image.shape[0],
+                "faces": [{**f.to_dict(), "quality": engine.assess(image, f).to_dict()} for f in faces],
+            })
+        except TrustfaceError as exc:
+            failed += 1
+            results.append({"image": str(path), "error": exc.to_dict()})
+    _emit(results)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _read_pairs_tsv(path: Path) -> list[tuple[str, str]]:
+    if not path.is_file():
+        _fail(f"no such pairs file: {path}")
+    pairs = []
+    with path.open(newline="") as handle:
+        for number, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+            if not row or not "".join(row).strip() or row[0].startswith("#"):
+                continue
+            if len(row) != 2:
+                _fail(f"{path}:{number}: expected two tab-separated image paths, found {len(row)} fields")
+            pairs.append((row[0].strip(), row[1].strip()))
+    return pairs
+
+
+@app.command()
+def compare(
+    images: Annotated[Optional[list[Path]], typer.Argument(help="Two photos to compare.")] = None,
+    pairs: Annotated[Optional[Path], typer.Option("--pairs", help="TSV file: two image paths per line.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write per-pair results and a summary here.")] = None,
+    fmr: Annotated[Optional[str], typer.Option(help="Operating point (target false-match rate), e.g. 1e-3.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: one per core).")] = None,
+) -> None:
+    """Compare two photos (main face of each), or every pair listed in a TSV file."""
+    from trustface import engine
+    from trustface.bench.parallel import map_chunks
+    from trustface.engine.files import describe_files
+
+    if pairs is None and (images is None or len(images) != 2):
+        _fail("give two photos, or --pairs FILE")
+    if pairs is not None and images:
+        _fail("give either two photos or --pairs FILE, not both")
+    engine.threshold(fmr)  # refuse an unknown operating point before any work
+    pair_list = _read_pairs_tsv(pairs) if pairs else [(str(images[0]), str(images[1]))]
+
+    unique = sorted({p for pair in pair_list for p in pair})
+    if len(unique) > 4:
+        with _progress() as progress:
+            task = progress.add_task("describing photos", total=len(unique))
+            described = map_chunks(describe_files, unique, workers=workers, on_progress=lambda n: progress.advance(task, n))
+    else:
+        described = describe_files(unique)
+    by_path = dict(zip(unique, described))
+
+    rows = []
+    for a, b in pair_list:
+        ra, rb = by_path[a], by_path[b]
+        row: dict = {"a": a, "b": b, "distance": None, "similarity": None, "same": None, "error": None}
+        bad = ra if ra.error else rb if rb.error else None
+        if bad is not None:
+            row["error"] = {**bad.error, "image": bad.path}
+        else:
+            result = engine.compare(ra.descriptor, rb.descriptor, fmr)
+            row.update(distance=round(result.distance, 6), similarity=round(result.similarity, 6), same=result.same)
+        rows.append(row)
+
+    name, limit = engine.threshold(fmr)
+    summary = {
+        "pairs": len(rows),
+        "same": sum(1 for r in rows if r["same"] is True),
+        "different": sum(1 for r in rows if r["same"] is False),
+        "errors": sum(1 for r in rows if r["error"]),
+        "operating_point": name,
+        "threshold": limit,
+        "model": engine.MODEL_VERSION,
+    }
+    if pairs is None:
+        _emit({**rows[0], "operating_point": name, "threshold": limit})
+        raise typer.Exit(2 if rows[0]["error"] else 0)
+    for r in rows:
+        verdict = r["error"]["code"] if r["error"] else ("same" if r["same"] else "different")
+        distance = "" if r["distance"] is None else f"{r['distance']:.4f}"
+        print(f"{r['a']}\t{r['b']}\t{distance}\t{verdict}")
+    err.print(
+        f"{summary['pairs']} pairs: {summary['same']} same, {summary['different']} different, "
+        f"{summary['errors']} errors (operating point FMR {name}, threshold {limit})"
+    )
+    if json_out:
+        _emit({"pairs": rows, "summary": summary}, json_out)
+
+
+@bench_app.command("lfw")
+def bench_lfw(
+    data: Annotated[Optional[Path], typer.Option(help="Data root holding lfw/ (default $TRUSTFACE_DATA or ../shared/data).")] = None,
+    folds: Annotated[int, typer.Option(min=1, max=10, help="Folds to run (1 = quick check).")] = 10,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the figures here as JSON.")] = None,
+    peer: Annotated[bool, typer.Option(help="Also run ageitgey/face_recognition on the same images.")] = False,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: one per core).")] = None,
+    calibrate: Annotated[Optional[Path], typer.Option(help="Write operating points calibrated on LFW impostors here.")] = None,
+) -> None:
+    """The standard LFW pairs protocol: 10-fold accuracy, TAR at FAR, throughput, memory."""
+    from trustface.bench import lfw
+    from trustface.config import data_root
+    from trustface.engine import MODEL_VERSION
+    from trustface.engine._dlib import BACKEND
+
+    lfw_dir = (data or data_root()) / "lfw"
+    if not (lfw_dir / "pairs.txt").is_file():
+        _fail(f"no LFW data at {lfw_dir} (expected pairs.txt and images/); set --data or TRUSTFACE_DATA")
+    if peer:
+        try:
+            import face_recognition  # noqa: F401
+        except ImportError:
+            _fail("--peer needs face_recognition: pip install --no-deps face-recognition==1.3.0")
+
+    with _progress() as progress:
+        def stage(name: str, total: int):
+            task = progress.add_task(f"{name:>16}", total=total)
+            return lambda n: progress.advance(task, n)
+
+        report, extras = lfw.run(lfw_dir, folds=folds, peer=peer, workers=workers, on_stage=stage)
+
+    report.update(
+        model=MODEL_VERSION, backend=BACKEND, date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        machine=f"{platform.machine()}, {report['workers']} workers", command=" ".join(["trustface", *sys.argv[1:]]),
+    )
+    if calibrate:
+        points, impostors = lfw.calibrate(extras["trustface"].vectors, extras["paths"])
+        _emit({
+            "model": MODEL_VERSION,
+            "pipeline": "hog cascade + cnn fallback, 5-point chip 150 px, flip averaged",
+            "metric": "euclidean",
+            "default": "1e-3",
+            "operating_points": points,
+            "calibration": {"data": "LFW deep-funneled, images in pairs.txt", "impostor_pairs": impostors,
+                             "method": "quantile of all different-person distances", "date": report["date"]},
+        }, calibrate)
+    _emit(report)
+    if json_out:
+        _emit(report, json_out)
