@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# the peer that `bench lfw --peer` compares with, over our dlib (its own dlib pin builds from source)
 	$(BIN)/pip install --quiet --no-deps face-recognition==1.3.0
+	# the fast descriptor backend: dlib built against OpenBLAS (one-time ~10 min build, cached;
+	# falls back to dlib-bin when it cannot be built)
+	scripts/fast-dlib.sh
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -200,14 +200,14 @@ def run(
     if peer:
         theirs = extract(paths, peer_worker, workers=workers, on_progress=progress("face_recognition"))
         peer_report = evaluate(pairs, index, theirs, 0.6)
-        report.update(
-            peer_accuracy=peer_report["accuracy"],
-            peer_accuracy_std=peer_report["accuracy_std"],
-            peer_tar_at_far_1e-3=peer_report["tar_at_far_1e-3"],
-            peer_fta=peer_report["fta"],
-            peer_images_per_s=peer_report["images_per_s"],
-            speedup=round(ours.images_per_s / theirs.images_per_s, 3),
-        )
+        report.update({
+            "peer_accuracy": peer_report["accuracy"],
+            "peer_accuracy_std": peer_report["accuracy_std"],
+            "peer_tar_at_far_1e-3": peer_report["tar_at_far_1e-3"],
+            "peer_fta": peer_report["fta"],
+            "peer_images_per_s": peer_report["images_per_s"],
+            "speedup": round(ours.images_per_s / theirs.images_per_s, 3),
+        })
     report["workers"] = workers or default_workers()
     report["peak_rss_mb"] = peak_rss_mb()
     return report, extras

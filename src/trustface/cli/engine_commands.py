@@ -200,3 +200,28 @@ def bench_lfw(
     _emit(report)
     if json_out:
         _emit(report, json_out)
+
+
+@app.command()
+def doctor() -> None:
+    """Say which descriptor backend runs and why, where the models are, and the calibration."""
+    import face_recognition_models as files
+
+    from trustface import __version__
+    from trustface.config import data_root
+    from trustface.engine import MODEL_VERSION, operating_points
+    from trustface.engine._dlib import BACKEND, BACKEND_REASON, dlib
+    from trustface.engine.thresholds import calibration
+
+    _emit({
+        "trustface": __version__,
+        "backend": BACKEND,
+        "backend_reason": BACKEND_REASON,
+        "dlib": dlib.__version__,
+        "dlib_use_blas": bool(getattr(dlib, "DLIB_USE_BLAS", False)),
+        "model": MODEL_VERSION,
+        "model_file": files.face_recognition_model_location(),
+        "operating_points": operating_points(),
+        "default_operating_point": calibration()["default"],
+        "data_root": str(data_root()),
+    })

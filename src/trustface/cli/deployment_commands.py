@@ -1,0 +1,380 @@
+"""Deployment commands: init, audit verify/export, retention run, and small admin commands
+(tenant, site, purpose, notice, subject, consent, suspend/resume).
+
+Thin: parse, call a service in :mod:`trustface.policy` / :mod:`trustface.audit`, print. Every
+refusal is one line on stderr and a non-zero exit (2; ``audit verify`` exits 1 on a broken chain).
+``--dir`` defaults to ``$TRUSTFACE_DIR`` or ``./trustface-data``; the database is
+``$TRUSTFACE_DATABASE_URL`` or ``trustface.db`` in that folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from trustface.cli import app
+from trustface.errors import TrustfaceError
+
+audit_app = typer.Typer(help="Verify and export the hash-chained audit trail.", no_args_is_help=True)
+retention_app = typer.Typer(help="Retention: end consents and purge face data when due.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Processors (tenants).", no_args_is_help=True)
+site_app = typer.Typer(help="Sites.", no_args_is_help=True)
+purpose_app = typer.Typer(help="Purposes of a site.", no_args_is_help=True)
+notice_app = typer.Typer(help="Processing-rules notices.", no_args_is_help=True)
+subject_app = typer.Typer(help="Subjects (pseudonymous).", no_args_is_help=True)
+consent_app = typer.Typer(help="The consent ledger: give, withdraw, refuse.", no_args_is_help=True)
+for _name, _sub in (("audit", audit_app), ("retention", retention_app), ("tenant", tenant_app),
+                    ("site", site_app), ("purpose", purpose_app), ("notice", notice_app),
+                    ("subject", subject_app), ("consent", consent_app)):
+    app.add_typer(_sub, name=_name)
+
+DirOpt = Annotated[Optional[Path], typer.Option("--dir", help="Deployment folder (default: $TRUSTFACE_DIR or ./trustface-data).")]
+ActorOpt = Annotated[str, typer.Option("--actor", help="Who does this (recorded in the audit trail).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _fail(message: str, code: int = 2):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _handled(fn):
+    """Turn refusals and bad input into one line on stderr and exit 2 (never a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from trustface.audit.chain import BiometricPayloadError
+        from trustface.db.session import AuditRequiredError
+
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except TrustfaceError as exc:
+            _fail(f"{exc.code}: {exc.message}")
+        except (BiometricPayloadError, AuditRequiredError, ValueError, OSError) as exc:
+            _fail(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
+        except SQLAlchemyError as exc:
+            _fail(f"database error: {exc.__class__.__name__}: {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}")
+
+    return wrapper
+
+
+def _open(directory: Path | None):
+    from trustface.deployment import Deployment
+
+    return Deployment(directory)
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"not an ISO date-time: {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(f"not an ISO date: {value!r}")
+
+
+def _print(data, as_json: bool, text: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        typer.echo(text)
+
+
+# --- init ---------------------------------------------------------------------------------------
+
+@app.command("init")
+@_handled
+def init_cmd(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
+    """Create a deployment: database (migrated), key file (0600, fresh random keys), settings."""
+    from trustface import config
+    from trustface.deployment import init_deployment
+
+    info = init_deployment(config.deployment_dir(directory))
+    _print(info, as_json, f"initialised trustface deployment in {info['dir']} (database {info['database']})")
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+@audit_app.command("verify")
+@_handled
+def audit_verify(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
+    """Check every link of the audit chain and the signed head. Exit 0 clean, 1 on tampering."""
+    from trustface import audit
+
+    dep = _open(directory)
+    try:
+        with dep.session() as s:
+            result = audit.verify(s)
+            s.rollback()
+    finally:
+        dep.close()
+    if result.ok:
+        _print(result.to_dict(), as_json, f"ok: {result.events} events, chain intact up to the signed head")
+        return
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    typer.echo(f"TAMPERED: first bad event seq {result.first_bad}: {result.reason}", err=True)
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+@_handled
+def audit_export(subject: Annotated[str, typer.Option("--subject", help="Subject id.")],
+                 directory: DirOpt = None,
+                 out: Annotated[Optional[Path], typer.Option("--out", help="Write the bundle here (default: stdout).")] = None,
+                 actor: ActorOpt = "admin:cli") -> None:
+    """Write the subject's evidence bundle: their events + the proof they are in the chain."""
+    from trustface import audit
+    from trustface.db import repo
+
+    dep = _open(directory)
+    try:
+        with dep.transaction() as s:
+            if repo.subject(s, subject) is None:
+                raise TrustfaceError("E_NOT_FOUND", f"subject {subject!r} does not exist")
+            bundle = audit.export_subject(s, subject, actor=actor)
+    finally:
+        dep.close()
+    text = json.dumps(bundle, indent=2, ensure_ascii=False)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"wrote evidence bundle for {subject} ({len(bundle['events'])} events) to {out}", err=True)
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+@retention_app.command("run")
+@_handled
+def retention_run(directory: DirOpt = None,
+                  now: Annotated[Optional[str], typer.Option("--now", help="Pretend it is this ISO time (tests).")] = None,
+                  as_json: JsonOpt = False) -> None:
+    """End consents past min(purpose end, retention, last interaction + profile limit) and purge."""
+    from trustface.policy import retention
+
+    when = _parse_time(now)
+    dep = _open(directory)
+    try:
+        with dep.transaction() as s:
+            report = retention.run(s, now=when)
+    finally:
+        dep.close()
+    _print(report.to_dict(), as_json, f"retention: checked {report.checked} consents, ended {len(report.ended)}")
+
+
+# --- admin --------------------------------------------------------------------------------------
+
+@tenant_app.command("add")
+@_handled
+def tenant_add(name: Annotated[str, typer.Option("--name")], contact: Annotated[str, typer.Option("--contact")],
+               directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
+    """Register a processor; prints its id."""
+    from trustface.policy import sites
+
+    dep = _open(directory)
+    try:
+        with dep.transaction() as s:
+            typer.echo(sites.create_tenant(s, name=name, contact=contact, actor=actor).id)
+    finally:
+        dep.close()
+
+
+@site_app.command("add")
+@_handled
+def site_add(tenant: Annotated[str, typer.Option("--tenant")], name: Annotated[str, typer.Option("--name")],
+             site_type: Annotated[str, typer.Option("--type", help="residential|business|public|workplace|education|online")],
+             jurisdiction: Annotated[str, typer.Option("--jurisdiction", help="cn|eu|us-il")],
+             guardian_age: Annotated[Optional[int], typer.Option("--guardian-age", help="eu only: 13-16")] = None,
+             directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
+    """Add a site; prints its id."""
+    from trustface.policy import sites
+
+    dep = _open(directory)
+    try:
+        with dep.transaction() as s:
+            typer.echo(sites.create_site(s, tenant_id=tenant, name=name, site_type=site_type, jurisdiction=jurisdiction,
+                                         guardian_age=guardian_age, actor=actor).id)
+    finally:
+        dep.close()
+
+
+@purpose_app.command("add")
+@_handled
+def purpose_add(site: Annotated[str, typer.Option("--site")], name: Annotated[str, typer.Option("--name")],
+                modes: Annotated[str, typer.Option("--modes", help="e.g. verify,identify")],
+                legal_basis: Annotated[str, typer.Option("--legal-basis")],
+                necessity: Annotated[str, typer.Option("--necessity")],
+                retention_days: Annotated[int, typer.Option("--retention-days")],
+                directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
+    """Declare a purpose (finite retention required); prints its id."""
+    from trustface.policy import sites
+
+    dep = _open(directory)
+    try:
+        with dep.transaction() as s:
+            typer.echo(sites.create_purpose(s, site_id=site, name=name, allowed_modes=modes, legal_basis=legal_basis,
+                                            necessity_justification=necessity, retention_days=retention_days,
+                                            actor=actor).id)
+    finally:
+        dep.close()
+
+
+@notice_app.command("publish")
+@_handled
+def notice_publish(site: Annotated[str, typer.Option("--site")],
+                   file: Annotated[Path, typer.Option("--file", help="Notice content as JSON.")],
+                   kind: Annotated[str, typer.Option("--kind", help="general|minors")] = "general",
+                   directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
+    """Create and publish the next notice version; prints its content hash."""
+    from trustface.policy import sites
+
+    try:
+        content = json.loads(file.read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        _fail(f"{file} is not JSON: {exc.msg}")
+    dep = _open(directory)
+    try:
+        with dep.transaction() as s:
+            n = sites.create_notice(s, site_id=site, content=content, kind=kind, actor=actor)
+            sites.publish_notice(s, notice_id=n.id, actor=actor)
+            typer.echo(n.content_hash)
+    finally:
+        dep.close()
+
+
+@subject_app.command("add")
+@_handled
+def subject_add(tenant: Annotated[str, typer.Option("--tenant")],
+                birth_date: Annotated[Optional[str], typer.Option("--birth-date", help="YYYY-MM-DD")] = None,
+                age_band: Annotated[Optional[str], typer.Option("--age-band", help="e.g. 18+ or 14-17")] = None,
+                directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
+    """Add a pseudonymous subject; prints its id."""
+    from trustface.policy import ledger
+
+    dep = _open(directory)
+    try:
+        with dep.transaction() as s:
+            typer.echo(ledger.create_subject(s, tenant_id=tenant, birth_date=_parse_date(birth_date),
+                                             age_band=age_band, actor=actor).id)
+    finally:
+        dep.close()
+
+
+@consent_app.command("give")
+@_handled
+def consent_give(subject: Annotated[str, typer.Option("--subject")], site: Annotated[str, typer.Option("--site")],
+                 purpose: Annotated[str, typer.Option("--purpose")], mode: Annotated[str, typer.Option("--mode")],
+                 notice_hash: Annotated[str, typer.Option("--notice-hash", help="Hash of the notice shown.")],
+                 channel: Annotated[str, typer.Option("--channel", help="kiosk|app|desk|paper")] = "desk",
+                 method: Annotated[str, typer.Option("--method", help="click|signature|written_release")] = "signature",
+                 extra: Annotated[Optional[Path], typer.Option("--extra", help="JSON with guardian / written_release.")] = None,
+                 directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
+    """Record one separate consent (one purpose, one mode); prints the consent id."""
+    from trustface.policy import ledger
+
+    payload = {"subject_id": subject, "site_id": site, "purpose": purpose, "mode": mode, "notice_hash": notice_hash,
+               "channel": channel, "method": method}
+    if extra is not None:
+        try:
+            more = json.loads(extra.read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            _fail(f"{extra} is not JSON: {exc.msg}")
+        if not isinstance(more, dict):
+            _fail(f"{extra} must hold a JSON object")
+        payload.update(more)
+    dep = _open(directory)
+    try:
+        with dep.transaction() as s:
+            typer.echo(ledger.give_consent_from_payload(s, payload, actor=actor).id)
+    finally:
+        dep.close()
+
+
+@consent_app.command("withdraw")
+@_handled
+def consent_withdraw(subject: Annotated[str, typer.Option("--subject")], site: Annotated[str, typer.Option("--site")],
+                     purpose: Annotated[str, typer.Option("--purpose")], mode: Annotated[str, typer.Option("--mode")],
+                     channel: Annotated[str, typer.Option("--channel")] = "desk",
+                     directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
+    """Withdraw one purpose x mode; processing stops and the data is purged (one step, like giving)."""
+    from trustface.policy import ledger
+
+    dep = _open(directory)
+    try:
+        with dep.transaction() as s:
+            c = ledger.withdraw_consent(s, subject_id=subject, site_id=site, purpose=purpose, mode=mode,
+                                        channel=channel, actor=actor)
+            typer.echo(f"withdrawn {c.id}")
+    finally:
+        dep.close()
+
+
+@app.command("suspend")
+@_handled
+def suspend_cmd(reason: Annotated[str, typer.Option("--reason")],
+                subject: Annotated[Optional[str], typer.Option("--subject")] = None,
+                site: Annotated[Optional[str], typer.Option("--site")] = None,
+                restrict: Annotated[bool, typer.Option("--restrict", help="Keep data, stop use (PIPL-44).")] = False,
+                directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
+    """Suspend (or restrict) processing for a subject or a site, effective on the next call."""
+    from trustface.policy import ledger, sites
+
+    if (subject is None) == (site is None):
+        _fail("give exactly one of --subject or --site")
+    kind = "restrict" if restrict else "suspend"
+    dep = _open(directory)
+    try:
+        with dep.transaction() as s:
+            if subject:
+                ledger.suspend_subject(s, subject_id=subject, reason=reason, kind=kind, actor=actor)
+            else:
+                sites.suspend_site(s, site_id=site, reason=reason, kind=kind, actor=actor)
+    finally:
+        dep.close()
+    typer.echo(f"{kind}ed {subject or site}")
+
+
+@app.command("resume")
+@_handled
+def resume_cmd(subject: Annotated[Optional[str], typer.Option("--subject")] = None,
+               site: Annotated[Optional[str], typer.Option("--site")] = None,
+               directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
+    """Lift a suspension or restriction."""
+    from trustface.policy import ledger, sites
+
+    if (subject is None) == (site is None):
+        _fail("give exactly one of --subject or --site")
+    dep = _open(directory)
+    try:
+        with dep.transaction() as s:
+            if subject:
+                ledger.lift_subject_suspension(s, subject_id=subject, actor=actor)
+            else:
+                sites.lift_site_suspension(s, site_id=site, actor=actor)
+    finally:
+        dep.close()
+    typer.echo(f"resumed {subject or site}")
+
+

@@ -1,0 +1,268 @@
+"""SQLAlchemy 2 models of a trustface deployment (the only schema definition; Alembic mirrors it).
+
+Domain: tenant (the processor) -> sites -> purposes -> notices; subjects (pseudonymous, identity
+data in a separate table, R10) -> consents (one row per subject x purpose x mode, R1).
+Audit: ``audit_events`` (hash-chained, append-only, R21) and ``audit_head`` (the signed head that
+makes truncation visible).
+
+Timestamps are stored as naive UTC and returned as timezone-aware UTC (:class:`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def new_id(prefix: str) -> str:
+    """A random, prefixed identifier (e.g. ``sub_3f9a...``); never derived from personal data."""
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out; stored naive UTC on every backend."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use timezone-aware UTC")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # pragma: no cover - defensive for raw SQLite rows
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tenant(Base):
+    """The personal-information processor (a property company, a hotel group)."""
+
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    contact: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Site(Base):
+    """One place with a site type and a jurisdiction profile (SPC-2(1), R18)."""
+
+    __tablename__ = "sites"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    site_type: Mapped[str] = mapped_column(String(20))
+    jurisdiction: Mapped[str] = mapped_column(String(10))
+    guardian_age: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    suspension_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    suspension_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    signage_attested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    signage_attested_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    signage_evidence: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class DeviceLocation(Base):
+    """Where a camera/terminal is mounted; private-space types are refused (E_PRIVATE_SPACE)."""
+
+    __tablename__ = "device_locations"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    location_type: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Purpose(Base):
+    """Why face data is processed at a site, in which modes, on which legal basis, for how long."""
+
+    __tablename__ = "purposes"
+    __table_args__ = (UniqueConstraint("site_id", "name", name="uq_purposes_site_name"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    allowed_modes: Mapped[str] = mapped_column(String(40))  # comma-separated subset of MODES
+    legal_basis: Mapped[str] = mapped_column(String(40))
+    necessity_justification: Mapped[str] = mapped_column(Text)
+    retention_days: Mapped[int] = mapped_column(Integer)
+    ends_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LegalBasisRecord(Base):
+    """A recorded legal basis for one purpose x mode (R22): who approved it, why, until when."""
+
+    __tablename__ = "legal_bases"
+    __table_args__ = (Index("ix_legal_bases_purpose_mode", "purpose_id", "mode"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    purpose_id: Mapped[str] = mapped_column(ForeignKey("purposes.id"))
+    mode: Mapped[str] = mapped_column(String(10))
+    basis: Mapped[str] = mapped_column(String(40))
+    justification: Mapped[str] = mapped_column(Text)
+    approver: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Pia(Base):
+    """An approved personal-information impact assessment covering a purpose and modes (R20)."""
+
+    __tablename__ = "pias"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    purpose_id: Mapped[str] = mapped_column(ForeignKey("purposes.id"), index=True)
+    modes: Mapped[str] = mapped_column(String(40))
+    sections: Mapped[str] = mapped_column(Text)  # canonical JSON of the four CAC-9 sections
+    approver: Mapped[str] = mapped_column(String(200))
+    approved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Notice(Base):
+    """A versioned processing-rules document (PIPL-17/30, SPC-2(2)); ``kind`` general or minors."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("site_id", "kind", "version", name="uq_notices_site_kind_version"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)  # canonical JSON
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Subject(Base):
+    """A natural person, known only by a pseudonymous id here (identity data: SubjectIdentity)."""
+
+    __tablename__ = "subjects"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    birth_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    age_band: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    suspension_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    suspension_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_interaction_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SubjectIdentity(Base):
+    """Identity data kept apart from the pseudonymous subject (R10, GBT41819-7b)."""
+
+    __tablename__ = "subject_identities"
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    external_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class Consent(Base):
+    """One separate consent: one subject, one purpose, one mode, with its evidence (R1)."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        Index("ix_consents_lookup", "subject_id", "purpose_id", "mode", "status"),
+        Index("ix_consents_purpose_mode", "purpose_id", "mode", "status"),
+        Index(
+            "uq_consents_one_active",
+            "subject_id",
+            "purpose_id",
+            "mode",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
+    purpose_id: Mapped[str] = mapped_column(ForeignKey("purposes.id"))
+    mode: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(12))  # active | withdrawn | expired
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notices.id"))
+    notice_hash: Mapped[str] = mapped_column(String(64))
+    given_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(12))
+    actor: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(30))
+    initiated_by: Mapped[str] = mapped_column(String(12))
+    guardian: Mapped[str | None] = mapped_column(Text, nullable=True)  # canonical JSON
+    written_release: Mapped[str | None] = mapped_column(Text, nullable=True)  # canonical JSON
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    ended_channel: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    ended_actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class Refusal(Base):
+    """A recorded refusal; starts the re-prompt cooldown (R7, NDSR-22(5))."""
+
+    __tablename__ = "refusals"
+    __table_args__ = (Index("ix_refusals_lookup", "subject_id", "purpose_id", "mode"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
+    purpose_id: Mapped[str] = mapped_column(ForeignKey("purposes.id"))
+    mode: Mapped[str] = mapped_column(String(10))
+    refused_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(12))
+    actor: Mapped[str] = mapped_column(String(200))
+
+
+class AuditEvent(Base):
+    """One append-only, hash-chained event (R21). ``occurred_at``/``payload`` are stored exactly as
+    hashed (ISO text and canonical JSON) so verification never depends on a driver's rendering."""
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[str] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200))
+    tenant_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    subject_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain head (last seq + hash), HMAC-signed with the deployment's audit key."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(64))
+
+
+AUDIT_TABLES = frozenset({"audit_events", "audit_head"})

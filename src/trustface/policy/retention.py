@@ -1,0 +1,126 @@
+"""Retention: end consents and delete face data at
+``min(purpose end, consent expiry (given + purpose retention), last interaction + profile limit)``
+(R13; PIPL-19, PIPL-47, BIPA-15a: us-il at most 3 years after the last interaction), each with a
+deletion certificate event (R13, SPC-6).
+
+Templates live in the gallery room, which registers a *purge handler* here::
+
+    from trustface.policy.retention import register_purge_handler
+
+    def purge_templates(session, *, subject_id, purpose_id, mode, reason, now) -> int:
+        ...  # delete the subject's templates for that purpose/mode in `session`; return how many
+    register_purge_handler("gallery.templates", purge_templates)
+
+Handlers run inside the caller's transaction, so the deletion and its certificate commit together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from sqlalchemy.orm import Session
+
+from trustface import audit
+from trustface.db import repo
+from trustface.db.models import new_id
+from trustface.policy import profiles
+from trustface.policy._common import utc
+
+
+class PurgeHandler(Protocol):
+    def __call__(self, session: Session, *, subject_id: str, purpose_id: str, mode: str, reason: str,
+                 now: dt.datetime) -> int: ...
+
+
+_HANDLERS: dict[str, PurgeHandler] = {}
+#: modules imported before a purge so that their handlers are registered (absent ones are skipped)
+HANDLER_MODULES = ("trustface.gallery",)
+
+
+def register_purge_handler(name: str, handler: PurgeHandler) -> None:
+    """Register (or replace) a named handler that deletes face data for subject x purpose x mode."""
+    _HANDLERS[name] = handler
+
+
+def unregister_purge_handler(name: str) -> None:
+    _HANDLERS.pop(name, None)
+
+
+def purge_handlers() -> dict[str, PurgeHandler]:
+    return dict(_HANDLERS)
+
+
+def _load_handler_modules() -> None:
+    for name in HANDLER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def purge(session: Session, *, subject_id: str, tenant_id: str | None, purpose_id: str, mode: str, reason: str,
+          actor: str, now: dt.datetime | None = None, consent_ids: list[str] | None = None) -> dict:
+    """Run every purge handler for subject x purpose x mode and write the deletion certificate."""
+    now = utc(now)
+    _load_handler_modules()
+    deleted: dict[str, int] = {}
+    for name, handler in sorted(_HANDLERS.items()):
+        deleted[name] = int(handler(session, subject_id=subject_id, purpose_id=purpose_id, mode=mode,
+                                    reason=reason, now=now) or 0)
+    certificate = {
+        "action": "deletion_certificate", "certificate_id": new_id("del"), "subject_id": subject_id,
+        "purpose_id": purpose_id, "mode": mode, "reason": reason, "consent_ids": consent_ids or [],
+        "deleted": deleted, "deleted_at": now.isoformat(),
+    }
+    certificate["seq"] = audit.record(session, "deletion", actor=actor, tenant_id=tenant_id, subject_id=subject_id,
+                                      payload=certificate, now=now)
+    return certificate
+
+
+@dataclass
+class RetentionReport:
+    now: dt.datetime
+    checked: int
+    ended: list[dict]
+
+    def to_dict(self) -> dict:
+        return {"now": self.now.isoformat(), "checked": self.checked, "ended": self.ended}
+
+
+def end_of(consent, subject, purpose, site) -> tuple[dt.datetime, str]:
+    """When a consent's data must go, and why (R13)."""
+    profile = profiles.load(site.jurisdiction)
+    last = max(subject.last_interaction_at or consent.given_at, consent.given_at)
+    candidates = [(purpose.ends_at, "purpose_ended")] if purpose.ends_at is not None else []
+    candidates += [(consent.expires_at, "retention_period"),
+                   (last + dt.timedelta(days=profile.inactivity_limit_days), "inactivity")]
+    return min(candidates, key=lambda c: c[0])  # first listed wins a tie
+
+
+def run(session: Session, *, now: dt.datetime | None = None, actor: str = "system:retention") -> RetentionReport:
+    """End every consent past its end and purge its data, one certificate per subject x purpose x mode."""
+    now = utc(now)
+    ended = []
+    rows = repo.active_consents_for_retention(session)
+    for consent, subject, purpose, site in rows:
+        end, why = end_of(consent, subject, purpose, site)
+        if now < end:
+            continue
+        consent.status, consent.ended_at, consent.ended_reason = "expired", now, why
+        audit.record(session, "consent", actor=actor, tenant_id=site.tenant_id, subject_id=subject.id, now=now,
+                     payload={"action": "expired", "consent_id": consent.id, "purpose_id": purpose.id,
+                              "mode": consent.mode, "reason": why, "end": end.isoformat()})
+        cert = purge(session, subject_id=subject.id, tenant_id=site.tenant_id, purpose_id=purpose.id,
+                     mode=consent.mode, reason=why, actor=actor, now=now, consent_ids=[consent.id])
+        ended.append({"subject_id": subject.id, "purpose_id": purpose.id, "mode": consent.mode, "reason": why,
+                      "certificate_id": cert["certificate_id"]})
+    if not ended:
+        audit.record(session, "admin", actor=actor, now=now,
+                     payload={"action": "retention_run", "checked": len(rows), "ended": 0})
+    return RetentionReport(now, len(rows), ended)
+
+
+Handler = Callable[..., int]

@@ -1,0 +1,312 @@
+"""Tenants, sites, device locations, purposes, legal bases, PIAs, notices, signage, site suspension.
+
+Every function takes the caller's session, validates, changes the database and writes its audit
+event in the same transaction (R21); the caller commits. ``now`` (aware UTC) moves the clock in tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy.orm import Session
+
+from trustface import audit
+from trustface.audit.chain import canonical
+from trustface.db import repo
+from trustface.db.models import DeviceLocation, LegalBasisRecord, Notice, Pia, Purpose, Site, Tenant, new_id
+from trustface.errors import TrustfaceError
+from trustface.policy import codes, profiles
+from trustface.policy._common import invalid, not_found, require_text, sha256_hex, utc
+from trustface.policy.vocab import (
+    JURISDICTIONS,
+    LEGAL_BASES,
+    LOCATION_TYPES,
+    MODES,
+    NOTICE_FIELDS,
+    NOTICE_KINDS,
+    PRIVATE_LOCATION_TYPES,
+    SITE_TYPES,
+    STATUTORY_BASES,
+    SUSPENSION_KINDS,
+)
+
+
+def _admin(session, action: str, actor: str, tenant: str | None, now, **payload) -> int:
+    return audit.record(session, "admin", actor=actor, tenant_id=tenant,
+                        payload={"action": action, **payload}, now=now)
+
+
+def get_site(session: Session, site_id: str) -> Site:
+    site = repo.site(session, site_id)
+    if site is None:
+        raise not_found("site", site_id)
+    return site
+
+
+def get_purpose(session: Session, site_id: str, name: str) -> Purpose:
+    purpose = repo.purpose_by_name(session, site_id, name)
+    if purpose is None:
+        raise TrustfaceError(codes.E_PURPOSE_NOT_CONSENTED, f"site {site_id} declares no purpose {name!r}")
+    return purpose
+
+
+# --- tenants and sites --------------------------------------------------------------------------
+
+def create_tenant(session: Session, *, name: str, contact: str, actor: str, now: dt.datetime | None = None) -> Tenant:
+    """Register the processor (its name and contact appear in every notice, PIPL-17)."""
+    now = utc(now)
+    t = repo.add(session, Tenant(id=new_id("ten"), name=require_text(name, "tenant name", max_len=200),
+                                 contact=require_text(contact, "tenant contact", max_len=200), created_at=now))
+    _admin(session, "tenant_created", actor, t.id, now, tenant_id=t.id, name=t.name)
+    return t
+
+
+def create_site(session: Session, *, tenant_id: str, name: str, site_type: str, jurisdiction: str,
+                guardian_age: int | None = None, actor: str, now: dt.datetime | None = None) -> Site:
+    """A site with a type (SPC-2(1)) and a jurisdiction profile. ``guardian_age`` is the EU Member
+    State's value (13-16, GDPR-8); other profiles fix it."""
+    now = utc(now)
+    if repo.tenant(session, tenant_id) is None:
+        raise not_found("tenant", tenant_id)
+    if site_type not in SITE_TYPES:
+        raise invalid(f"site type must be one of {', '.join(SITE_TYPES)}", ("SPC-2(1)", "R18"))
+    if jurisdiction not in JURISDICTIONS:
+        raise invalid(f"jurisdiction must be one of {', '.join(JURISDICTIONS)}")
+    profile = profiles.load(jurisdiction)
+    if guardian_age is not None:
+        if not isinstance(guardian_age, int) or not profile.guardian_age_min <= guardian_age <= profile.guardian_age_max:
+            raise invalid(f"guardian age for profile {jurisdiction} must be between {profile.guardian_age_min} "
+                          f"and {profile.guardian_age_max}", ("R3", "GDPR-8"))
+    site = repo.add(session, Site(id=new_id("site"), tenant_id=tenant_id, name=require_text(name, "site name", max_len=200),
+                                  site_type=site_type, jurisdiction=jurisdiction, guardian_age=guardian_age,
+                                  created_at=now))
+    _admin(session, "site_created", actor, tenant_id, now, site_id=site.id, site_type=site_type,
+           jurisdiction=jurisdiction, guardian_age=profile.guardian_age_for(guardian_age))
+    return site
+
+
+def register_device_location(session: Session, *, site_id: str, name: str, location_type: str, actor: str,
+                             now: dt.datetime | None = None) -> DeviceLocation:
+    """Register where a device is mounted. Private spaces are refused with E_PRIVATE_SPACE (R18)."""
+    now = utc(now)
+    site = get_site(session, site_id)
+    if location_type in PRIVATE_LOCATION_TYPES:
+        _admin(session, "device_location_refused", actor, site.tenant_id, now, site_id=site_id,
+               location_type=location_type, code=codes.E_PRIVATE_SPACE)
+        raise TrustfaceError(codes.E_PRIVATE_SPACE,
+                             f"a camera may not be placed in a private space ({location_type})")
+    if location_type not in LOCATION_TYPES:
+        raise invalid(f"unknown location type {location_type!r}")
+    loc = repo.add(session, DeviceLocation(id=new_id("loc"), site_id=site_id, name=require_text(name, "location name", max_len=200),
+                                           location_type=location_type, created_at=now))
+    _admin(session, "device_location_registered", actor, site.tenant_id, now, site_id=site_id,
+           location_id=loc.id, location_type=location_type)
+    return loc
+
+
+def attest_signage(session: Session, *, site_id: str, attested_by: str, evidence: str, actor: str,
+                   now: dt.datetime | None = None) -> Site:
+    """Record that signage announcing face recognition is posted (SPC-2(1), R18)."""
+    now = utc(now)
+    site = get_site(session, site_id)
+    site.signage_attested_at = now
+    site.signage_attested_by = require_text(attested_by, "attested_by", ("R18",), 200)
+    site.signage_evidence = require_text(evidence, "signage evidence", ("R18",))
+    _admin(session, "signage_attested", actor, site.tenant_id, now, site_id=site_id, attested_by=attested_by)
+    return site
+
+
+def suspend_site(session: Session, *, site_id: str, reason: str, actor: str, kind: str = "suspend",
+                 now: dt.datetime | None = None) -> Site:
+    """Stop all processing at a site from the very next gate call (SPC-9, R23)."""
+    now = utc(now)
+    if kind not in SUSPENSION_KINDS:
+        raise invalid(f"kind must be one of {', '.join(SUSPENSION_KINDS)}")
+    site = get_site(session, site_id)
+    site.suspended_at, site.suspension_kind = now, kind
+    site.suspension_reason = require_text(reason, "reason", ("R23",))
+    _admin(session, "site_suspended", actor, site.tenant_id, now, site_id=site_id, kind=kind, reason=reason)
+    return site
+
+
+def lift_site_suspension(session: Session, *, site_id: str, actor: str, now: dt.datetime | None = None) -> Site:
+    now = utc(now)
+    site = get_site(session, site_id)
+    site.suspended_at = site.suspension_kind = site.suspension_reason = None
+    _admin(session, "site_suspension_lifted", actor, site.tenant_id, now, site_id=site_id)
+    return site
+
+
+# --- purposes, legal bases, PIAs ----------------------------------------------------------------
+
+def _parse_modes(modes) -> list[str]:
+    if isinstance(modes, str):
+        modes = [m.strip() for m in modes.split(",") if m.strip()]
+    modes = list(dict.fromkeys(modes or []))
+    if not modes or any(m not in MODES for m in modes):
+        raise invalid(f"modes must be a non-empty subset of {', '.join(MODES)}", ("R5",))
+    return modes
+
+
+def create_purpose(session: Session, *, site_id: str, name: str, allowed_modes, legal_basis: str,
+                   necessity_justification: str, retention_days, ends_at: dt.datetime | None = None,
+                   actor: str, now: dt.datetime | None = None) -> Purpose:
+    """Declare a purpose: allowed modes, legal basis (PIPL-13), necessity (SPC-3) and a finite
+    retention within the profile's cap (R13, SPC-11; otherwise E_RETENTION_UNBOUNDED)."""
+    now = utc(now)
+    site = get_site(session, site_id)
+    profile = profiles.load(site.jurisdiction)
+    name = require_text(name, "purpose name", max_len=80)
+    modes = _parse_modes(allowed_modes)
+    if legal_basis not in LEGAL_BASES:
+        raise TrustfaceError(codes.E_LEGAL_BASIS_INVALID,
+                             f"legal basis must be one of {', '.join(LEGAL_BASES)} (PIPL-13)")
+    necessity = require_text(necessity_justification, "necessity justification", ("SPC-3", "PIPL-30"))
+    if (retention_days is None or isinstance(retention_days, bool) or not isinstance(retention_days, int)
+            or retention_days <= 0):
+        raise TrustfaceError(codes.E_RETENTION_UNBOUNDED,
+                             f"purpose {name!r} needs a finite retention in days (got {retention_days!r})")
+    if retention_days > profile.max_retention_days:
+        raise TrustfaceError(codes.E_RETENTION_UNBOUNDED,
+                             f"retention {retention_days} days exceeds the {profile.id} cap of "
+                             f"{profile.max_retention_days} days")
+    if ends_at is not None:
+        ends_at = utc(ends_at)
+    if repo.purpose_by_name(session, site_id, name) is not None:
+        raise invalid(f"site {site_id} already has a purpose {name!r}")
+    p = repo.add(session, Purpose(id=new_id("pur"), site_id=site_id, name=name, allowed_modes=",".join(modes),
+                                  legal_basis=legal_basis, necessity_justification=necessity,
+                                  retention_days=retention_days, ends_at=ends_at, created_at=now))
+    _admin(session, "purpose_created", actor, site.tenant_id, now, site_id=site_id, purpose_id=p.id, name=name,
+           modes=modes, legal_basis=legal_basis, retention_days=retention_days,
+           ends_at=ends_at.isoformat() if ends_at else None)
+    return p
+
+
+def record_legal_basis(session: Session, *, purpose_id: str, mode: str, basis: str, justification: str,
+                       approver: str, expires_at: dt.datetime | None = None, actor: str,
+                       now: dt.datetime | None = None) -> LegalBasisRecord:
+    """Record the legal basis for one purpose x mode (R22, SPC-5, PIPL-13).
+
+    Identify/analyze at business or public sites need one (E_MODE_NOT_ALLOWED otherwise). The
+    statutory bases that permit processing without consent (emergency, public safety, legal duty)
+    need a justification, a named approver and a future expiry, and stop working at that expiry.
+    """
+    now = utc(now)
+    purpose = repo.get(session, Purpose, purpose_id)
+    if purpose is None:
+        raise not_found("purpose", purpose_id)
+    if mode not in MODES:
+        raise invalid(f"mode must be one of {', '.join(MODES)}")
+    if basis not in LEGAL_BASES:
+        raise TrustfaceError(codes.E_LEGAL_BASIS_INVALID, f"legal basis must be one of {', '.join(LEGAL_BASES)}")
+    if not isinstance(justification, str) or not justification.strip():
+        raise TrustfaceError(codes.E_LEGAL_BASIS_INVALID, "a legal basis needs a justification")
+    if not isinstance(approver, str) or not approver.strip():
+        raise TrustfaceError(codes.E_LEGAL_BASIS_INVALID, "a legal basis needs a named approver")
+    if expires_at is not None:
+        expires_at = utc(expires_at)
+    if basis in STATUTORY_BASES:
+        if expires_at is None:
+            raise TrustfaceError(codes.E_LEGAL_BASIS_INVALID,
+                                 f"the {basis} basis must carry an expiry (SPC-5: auto-expiry)")
+        if expires_at <= now:
+            raise TrustfaceError(codes.E_LEGAL_BASIS_INVALID, f"the {basis} basis expiry is in the past")
+    site = repo.site(session, purpose.site_id)
+    rec = repo.add(session, LegalBasisRecord(id=new_id("lb"), purpose_id=purpose_id, mode=mode, basis=basis,
+                                             justification=justification.strip(), approver=approver.strip(),
+                                             recorded_at=now, expires_at=expires_at))
+    _admin(session, "legal_basis_recorded", actor, site.tenant_id, now, purpose_id=purpose_id, mode=mode,
+           basis=basis, approver=approver, legal_basis_id=rec.id,
+           expires_at=expires_at.isoformat() if expires_at else None,
+           notify_later=basis in {"emergency", "public_safety"})
+    return rec
+
+
+def revoke_legal_basis(session: Session, *, legal_basis_id: str, actor: str, now: dt.datetime | None = None):
+    now = utc(now)
+    rec = repo.get(session, LegalBasisRecord, legal_basis_id)
+    if rec is None:
+        raise not_found("legal basis", legal_basis_id)
+    rec.revoked_at = now
+    purpose = repo.get(session, Purpose, rec.purpose_id)
+    site = repo.site(session, purpose.site_id)
+    _admin(session, "legal_basis_revoked", actor, site.tenant_id, now, legal_basis_id=rec.id)
+    return rec
+
+
+PIA_SECTIONS = ("lawfulness_necessity", "rights_impact", "risks", "protections")  # CAC-9 (1)-(4)
+
+
+def approve_pia(session: Session, *, purpose_id: str, modes, sections: dict, approver: str, actor: str,
+                now: dt.datetime | None = None) -> Pia:
+    """Record an approved impact assessment covering a purpose and modes (R20, PIPL-55, CAC-9)."""
+    now = utc(now)
+    purpose = repo.get(session, Purpose, purpose_id)
+    if purpose is None:
+        raise not_found("purpose", purpose_id)
+    modes = _parse_modes(modes)
+    if not isinstance(sections, dict):
+        raise invalid("PIA sections must be a mapping", ("R20", "CAC-9"))
+    missing = [s for s in PIA_SECTIONS if not isinstance(sections.get(s), str) or not sections[s].strip()]
+    if missing:
+        raise invalid(f"PIA is missing sections: {', '.join(missing)}", ("R20", "CAC-9"))
+    approver = require_text(approver, "PIA approver", ("R20",), 200)
+    site = repo.site(session, purpose.site_id)
+    pia = repo.add(session, Pia(id=new_id("pia"), site_id=site.id, purpose_id=purpose_id, modes=",".join(modes),
+                                sections=canonical(sections), approver=approver, approved_at=now))
+    _admin(session, "pia_approved", actor, site.tenant_id, now, pia_id=pia.id, purpose_id=purpose_id,
+           modes=modes, approver=approver)
+    return pia
+
+
+# --- notices ------------------------------------------------------------------------------------
+
+def create_notice(session: Session, *, site_id: str, content: dict, kind: str = "general", actor: str,
+                  now: dt.datetime | None = None) -> Notice:
+    """Draft the next version of the site's processing rules. The validator requires the PIPL-17
+    and PIPL-30 fields (controller, contact, purposes, methods, categories, retention, rights
+    procedure, necessity, impact, withdrawal) (R4)."""
+    now = utc(now)
+    site = get_site(session, site_id)
+    if kind not in NOTICE_KINDS:
+        raise invalid(f"notice kind must be one of {', '.join(NOTICE_KINDS)}")
+    if not isinstance(content, dict):
+        raise invalid("notice content must be a mapping", ("R4",))
+    missing = [f for f in NOTICE_FIELDS if not content.get(f)]
+    if missing:
+        raise invalid(f"notice is missing required fields: {', '.join(missing)}", ("R4", "PIPL-17", "PIPL-30"))
+    try:
+        text = canonical(content)
+    except (TypeError, ValueError):
+        raise invalid("notice content must be plain JSON data", ("R4",)) from None
+    n = repo.add(session, Notice(id=new_id("ntc"), site_id=site_id, kind=kind,
+                                 version=repo.next_notice_version(session, site_id, kind), content=text,
+                                 content_hash=sha256_hex(json.loads(text)), created_at=now))
+    audit.record(session, "notice", actor=actor, tenant_id=site.tenant_id, now=now,
+                 payload={"action": "created", "site_id": site_id, "notice_id": n.id, "kind": kind,
+                          "version": n.version, "content_hash": n.content_hash})
+    return n
+
+
+def publish_notice(session: Session, *, notice_id: str, actor: str, now: dt.datetime | None = None) -> Notice:
+    """Publish a notice version; consents must cite the hash of the current published version."""
+    now = utc(now)
+    n = repo.get(session, Notice, notice_id)
+    if n is None:
+        raise not_found("notice", notice_id)
+    current = repo.current_notice(session, n.site_id, n.kind)
+    if current is not None and current.version > n.version:
+        raise invalid(f"notice version {n.version} is older than the published version {current.version}")
+    if n.published_at is None:
+        n.published_at = now
+    site = repo.site(session, n.site_id)
+    audit.record(session, "notice", actor=actor, tenant_id=site.tenant_id, now=now,
+                 payload={"action": "published", "site_id": n.site_id, "notice_id": n.id, "kind": n.kind,
+                          "version": n.version, "content_hash": n.content_hash})
+    return n
+
+
+def current_notice(session: Session, site_id: str, kind: str = "general") -> Notice | None:
+    return repo.current_notice(session, site_id, kind)
