@@ -8,7 +8,7 @@ Two builds of the same dlib can serve the engine:
 * ``dlib-bin``: the prebuilt wheel from PyPI (no BLAS), always installed as the fallback.
 
 ``TRUSTFACE_DLIB_BACKEND`` = ``auto`` (default: the fast build when present), ``blas`` (fail
-if absent) or ``bin``. ``BACKEND`` and ``BACKEND_REASON`` say what runs and why
+if absent) or ``bin``; ``TRUSTFACE_DLIB_BLAS_DIR`` moves the fast build. ``BACKEND`` and ``BACKEND_REASON`` say what runs and why
 (``trustface doctor`` prints them).
 """
 
@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-FAST_DIR = Path(sys.prefix) / "lib" / "trustface-dlib-blas"
+FAST_DIR = Path(os.environ.get("TRUSTFACE_DLIB_BLAS_DIR") or Path(sys.prefix) / "lib" / "trustface-dlib-blas")
 
 
 def cpu_flags() -> set[str]:

@@ -34,13 +34,18 @@ def landmarks(image: np.ndarray, face: Face, points: int = 5) -> np.ndarray:
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
+#: Landmarks the chip is aligned on. 68 points beat 5 on LFW with the same network (99.12% vs
+#: 99.00% 10-fold, flip on; docs/engine.md) for 0.3 ms more per face.
+ALIGNMENT_POINTS = 68
+
+
 def aligned_chips(image: np.ndarray, faces: Sequence[Face]) -> list[np.ndarray]:
-    """One aligned 150x150x3 uint8 chip per face (rotated, scaled and cropped on the 5 points)."""
+    """One aligned 150x150x3 uint8 chip per face (rotated, scaled and cropped on the landmarks)."""
     if not faces:
         return []
     shapes = dlib.full_object_detections()
     for face in faces:
-        shapes.append(_shape(image, face, 5))
+        shapes.append(_shape(image, face, ALIGNMENT_POINTS))
     return list(dlib.get_face_chips(image, shapes, size=models.CHIP_SIZE, padding=models.CHIP_PADDING))
 
 

@@ -52,7 +52,7 @@ def face_encoder():
 
 
 def warm_up() -> None:
-    """Load the models the default pipeline needs (detector, 5-point, encoder)."""
+    """Load the models the default pipeline needs (detector, 68-point, encoder)."""
     hog_detector()
-    landmarks_5()
+    landmarks_68()
     face_encoder()

@@ -1,0 +1,432 @@
+"""The gallery benchmark (``trustface bench gallery``): enrolment, rebuild, 1:N search, open-set
+identification on LFW. Figures and method: docs/gallery.md, docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from trustface.bench.parallel import map_chunks
+
+CACHE_NAME = "lfw_people2_descriptors.npz"
+
+
+def lfw_people(lfw_dir: Path, min_images: int = 2) -> list[tuple[str, list[str]]]:
+    """(name, [image paths]) for LFW people with at least ``min_images`` images, sorted by name."""
+    out = []
+    for person in sorted(p for p in (Path(lfw_dir) / "images").iterdir() if p.is_dir()):
+        files = sorted(str(f) for f in person.glob("*.jpg"))
+        if len(files) >= min_images:
+            out.append((person.name, files))
+    return out
+
+
+def lfw_descriptors(lfw_dir: Path, cache_dir: Path, *, workers: int | None = None,
+                    on_progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Descriptors of every image of LFW people with >= 2 images, cached in ``cache_dir``.
+
+    Returns (vectors (N, 128) float32 with NaN rows for failed images, person index (N,), names)."""
+    from trustface.engine import MODEL_VERSION
+    from trustface.engine.files import describe_files
+
+    cache = Path(cache_dir) / CACHE_NAME
+    if cache.is_file():
+        data = np.load(cache, allow_pickle=False)
+        if str(data["model"]) == MODEL_VERSION:
+            return data["vectors"], data["person"], data["names"]
+    people = lfw_people(lfw_dir, 2)
+    paths, person = [], []
+    for k, (_, files) in enumerate(people):
+        paths += files
+        person += [k] * len(files)
+    t0 = time.perf_counter()
+    results = map_chunks(describe_files, paths, workers=workers, on_progress=on_progress)
+    elapsed = time.perf_counter() - t0
+    vectors = np.full((len(paths), 128), np.nan, dtype=np.float32)
+    for i, r in enumerate(results):
+        if r.descriptor is not None:
+            vectors[i] = r.descriptor
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, vectors=vectors, person=np.array(person, dtype=np.int32),
+             names=np.array([n for n, _ in people]), model=np.array(MODEL_VERSION),
+             seconds=np.array(elapsed), paths=np.array([str(Path(p).relative_to(lfw_dir)) for p in paths]))
+    return vectors, np.array(person, dtype=np.int32), np.array([n for n, _ in people])
+
+
+# --- pieces of the benchmark -----------------------------------------------------------------------
+
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096
+
+
+def _split(vectors, person, names):
+    """People whose images all described. Gallery people: even index; others give non-mated probes."""
+    ok = ~np.isnan(vectors[:, 0])
+    by_person: dict[int, list[int]] = {}
+    for i in np.flatnonzero(ok):
+        by_person.setdefault(int(person[i]), []).append(int(i))
+    return {p: idx for p, idx in by_person.items() if len(idx) >= 2}
+
+
+def template_policy(vectors, person, names, limit: float) -> dict:
+    """One mean template vs one template per photo, people with >= 3 images: enrol the first two
+    images, probe with the rest; rank-1 and FNIR at the operating point over the whole gallery."""
+    people = {p: idx for p, idx in _split(vectors, person, names).items() if len(idx) >= 3}
+    keys = sorted(people)
+    mean_t = np.stack([vectors[people[p][:2]].mean(axis=0) for p in keys])
+    multi_t = np.concatenate([vectors[people[p][:2]] for p in keys])
+    multi_owner = np.repeat(np.arange(len(keys)), 2)
+    probes, truth = [], []
+    for k, p in enumerate(keys):
+        for i in people[p][2:]:
+            probes.append(vectors[i])
+            truth.append(k)
+    probes, truth = np.stack(probes), np.array(truth)
+    out = {"people": len(keys), "probes": int(len(probes)), "enrolment_photos": 2}
+    for name, templates, owner in (("mean", mean_t, np.arange(len(keys))), ("multi", multi_t, multi_owner)):
+        d = np.linalg.norm(probes[:, None, :] - templates[None, :, :], axis=2) if len(templates) < 3000 else None
+        best_d = np.empty(len(probes))
+        best_o = np.empty(len(probes), dtype=np.int64)
+        for s in range(0, len(probes), 256):
+            block = np.linalg.norm(probes[s:s + 256, None, :] - templates[None, :, :], axis=2)
+            j = block.argmin(axis=1)
+            best_d[s:s + 256] = block[np.arange(len(j)), j]
+            best_o[s:s + 256] = owner[j]
+        del d
+        rank1 = float(np.mean(best_o == truth))
+        hit = float(np.mean((best_o == truth) & (best_d <= limit)))
+        out[name] = {"rank1": round(rank1, 4), "tpir_at_threshold": round(hit, 4), "fnir_at_threshold": round(1 - hit, 4)}
+    return out
+
+
+def identification(vectors, person, names, limit: float, policy: str = "mean") -> dict:
+    """Open-set identification on LFW people with >= 2 images: half of them enrolled (first image,
+    or the mean of the first two when they have >= 3), the other half give non-mated probes."""
+    people = _split(vectors, person, names)
+    keys = sorted(people)
+    enrolled = keys[0::2]
+    others = keys[1::2]
+    templates, mated, truth = [], [], []
+    for k, p in enumerate(enrolled):
+        idx = people[p]
+        n_enrol = 2 if len(idx) >= 3 else 1
+        templates.append(vectors[idx[:n_enrol]].mean(axis=0) if policy == "mean" else vectors[idx[0]])
+        mated += idx[n_enrol:]
+        truth += [k] * (len(idx) - n_enrol)
+    templates = np.stack(templates)
+    non_mated = [i for p in others for i in people[p]]
+
+    def top1(qs):
+        d = np.linalg.norm(vectors[qs][:, None, :] - templates[None], axis=2)
+        j = d.argmin(axis=1)
+        return d[np.arange(len(j)), j], j
+
+    md, mj = top1(mated)
+    nd, _ = top1(non_mated)
+    truth = np.array(truth)
+    fpir_t = float(np.quantile(nd, 0.01))
+    correct = mj == truth
+    return {
+        "gallery_subjects": len(enrolled), "mated_probes": len(mated), "non_mated_probes": len(non_mated),
+        "rank1": round(float(correct.mean()), 4),
+        "fnir_at_fpir_1pct": round(float(1 - np.mean(correct & (md <= fpir_t))), 4),
+        "threshold_at_fpir_1pct": round(fpir_t, 4),
+        "at_operating_point": {"threshold": limit, "fnir": round(float(1 - np.mean(correct & (md <= limit))), 4),
+                               "fpir": round(float(np.mean(nd <= limit)), 4)},
+        "_templates": templates, "_mated": np.array(mated), "_truth": truth, "_non_mated": np.array(non_mated),
+    }
+
+
+def filler(vectors: np.ndarray, n: int, seed: int = 1) -> np.ndarray:
+    """Synthetic gallery filler: a Gaussian fitted to the real LFW descriptors (mean and covariance),
+    so that filler-vs-probe distances look like real impostor distances."""
+    ok = vectors[~np.isnan(vectors[:, 0])].astype(np.float64)
+    mu, cov = ok.mean(axis=0), np.cov(ok, rowvar=False)
+    chol = np.linalg.cholesky(cov + 1e-9 * np.eye(cov.shape[0]))
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, 128), dtype=np.float32)
+    for s in range(0, n, 100_000):
+        m = min(100_000, n - s)
+        out[s:s + m] = (mu + rng.standard_normal((m, 128)) @ chol.T).astype(np.float32)
+    return out
+
+
+def _latencies(search, queries, repeat_first: int = 5) -> tuple[float, float]:
+    for q in queries[:repeat_first]:
+        search(q)
+    times = []
+    for q in queries:
+        t0 = time.perf_counter()
+        search(q)
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def scale(size: int, ident: dict, vectors, limit: float, *, queries: int = 400, compare_usearch: bool = False,
+          exact_limit: int | None = None, nprobe: int | None = None) -> dict:
+    """One gallery size: real enrolled LFW templates inside synthetic filler; the index the gallery
+    uses at that size, its build time, per-query latency, memory, and recall@1 against exact search."""
+    import faiss
+
+    from trustface.gallery import index as gindex
+
+    exact_limit = gindex.EXACT_LIMIT if exact_limit is None else exact_limit
+    nprobe = gindex.NPROBE if nprobe is None else nprobe
+    real = ident["_templates"].astype(np.float32)
+    n_fill = max(0, size - len(real))
+    gallery = np.concatenate([real, filler(vectors, n_fill)]) if n_fill else real[:size]
+    ids = np.arange(1, len(gallery) + 1, dtype=np.int64)
+    subjects = [f"s{i}" for i in range(len(gallery))]
+    rng = np.random.default_rng(7)
+    mated = ident["_mated"][rng.choice(len(ident["_mated"]), queries // 2, replace=False)]
+    non = ident["_non_mated"][rng.choice(len(ident["_non_mated"]), queries // 2, replace=False)]
+    q = np.ascontiguousarray(vectors[np.concatenate([mated, non])], dtype=np.float32)
+    approximate = size > exact_limit
+    rss0 = _rss()
+    t0 = time.perf_counter()
+    index = gindex.VectorIndex.build(ids, gallery, subjects, exact_limit=exact_limit, nprobe=nprobe)
+    build_s = time.perf_counter() - t0
+    overhead = (_rss() - rss0) / len(gallery) - 128 * 4  # the subject id strings are counted too
+    # ground truth: exact, batched
+    flat = faiss.IndexFlatL2(128)
+    flat.add(gallery)
+    gt_d, gt_i = flat.search(q, 1)
+    del flat
+    p50, p99 = _latencies(lambda v: index.search(v, 16), q[:200])
+    got = np.array([index.search(v, 1)[1][0] - 1 for v in q])
+    agree = got == gt_i[:, 0]
+    half = len(mated)
+    decision_exact = np.sqrt(np.maximum(gt_d[:, 0], 0)) <= limit
+    got_d = np.array([index.search(v, 1)[0][0] for v in q])
+    decision = np.where(got_d <= limit, got, -1)
+    # approximate distances are never below exact ones, so a disagreement can only be a missed match
+    out = {"size": int(size), "index": "ivf" if approximate else "exact", "query_p50_ms": round(p50, 3),
+           "query_p99_ms": round(p99, 3), "recall_at_1": round(float(agree.mean()), 5),
+           "recall_at_1_mated": round(float(agree[:half].mean()), 5),
+           "recall_at_1_on_exact_matches": round(float(agree[decision_exact].mean()), 5)
+           if decision_exact.any() else None,
+           "decision_agreement": round(float(np.mean(decision == np.where(decision_exact, gt_i[:, 0], -1))), 5),
+           "build_s": round(build_s, 2), "bytes_per_template": round(float(overhead), 1),
+           "real_templates": int(min(len(real), size)), "queries": int(len(q))}
+    if approximate:
+        out.update(nprobe=nprobe, nlist=int(index._index.nlist))
+    del index
+    if compare_usearch or not approximate and size >= 100_000:
+        out["exact_alternatives"] = _exact_alternatives(gallery, q[:100])
+    if compare_usearch:
+        out["approximate_alternatives"] = _approx_alternatives(gallery, q, gt_i[:, 0], limit)
+    return out
+
+
+def _exact_alternatives(gallery, q) -> dict:
+    import faiss
+    from usearch.index import search as usearch_search
+
+    flat = faiss.IndexFlatL2(128)
+    flat.add(gallery)
+    f50, _ = _latencies(lambda v: flat.search(v.reshape(1, -1), 16), q)
+    u50, _ = _latencies(lambda v: usearch_search(gallery, v, 16, metric="l2sq", exact=True), q)
+    return {"faiss_flat_p50_ms": round(f50, 3), "usearch_exact_p50_ms": round(u50, 3)}
+
+
+def _approx_alternatives(gallery, q, truth, limit) -> dict:
+    import faiss
+    from usearch.index import Index
+
+    out = {}
+    t0 = time.perf_counter()
+    u = Index(ndim=128, metric="l2sq", dtype="f32", connectivity=16, expansion_add=128, expansion_search=64)
+    u.add(np.arange(len(gallery)), gallery, threads=2)
+    build = time.perf_counter() - t0
+    p50, p99 = _latencies(lambda v: u.search(v, 16), q[:200])
+    got = np.array([int(u.search(v, 1).keys[0]) for v in q])
+    out["usearch_hnsw_m16"] = {"build_s": round(build, 2), "query_p50_ms": round(p50, 3),
+                               "recall_at_1": round(float(np.mean(got == truth)), 5)}
+    del u
+    t0 = time.perf_counter()
+    h = faiss.IndexHNSWFlat(128, 32)
+    h.hnsw.efConstruction = 40
+    h.add(gallery)
+    build = time.perf_counter() - t0
+    h.hnsw.efSearch = 64
+    p50, p99 = _latencies(lambda v: h.search(v.reshape(1, -1), 16), q[:200])
+    got = h.search(q, 1)[1][:, 0]
+    out["faiss_hnsw_m32_ef64"] = {"build_s": round(build, 2), "query_p50_ms": round(p50, 3),
+                                  "recall_at_1": round(float(np.mean(got == truth)), 5),
+                                  "note": "no real remove_ids: erasure would leave the vector in the graph"}
+    return out
+
+
+_NOTICE = {"controller": "Bench Ltd.", "contact": "dpo@bench.example", "purposes": ["door_access"],
+           "methods": "1:N identification at the entrance", "categories": ["face template"],
+           "retention": "365 days", "rights_procedure": "ask at the desk", "necessity": "benchmark",
+           "impact": "encrypted templates", "withdrawal": "at any time"}
+_PIA = {"lawfulness_necessity": "bench", "rights_impact": "bench", "risks": "bench", "protections": "bench"}
+
+
+def _world(dep):
+    """A tenant, a residential site, door_access (verify, identify), notice and PIA."""
+    from trustface.policy import sites
+
+    with dep.transaction() as s:
+        t = sites.create_tenant(s, name="Bench", contact="dpo@bench.example", actor="admin:bench")
+        site = sites.create_site(s, tenant_id=t.id, name="Bench site", site_type="residential", jurisdiction="cn",
+                                 actor="admin:bench")
+        p = sites.create_purpose(s, site_id=site.id, name="door_access", allowed_modes=["verify", "identify"],
+                                 legal_basis="consent", necessity_justification="bench", retention_days=365,
+                                 actor="admin:bench")
+        n = sites.create_notice(s, site_id=site.id, content=_NOTICE, actor="admin:bench")
+        sites.publish_notice(s, notice_id=n.id, actor="admin:bench")
+        sites.approve_pia(s, purpose_id=p.id, modes=["verify", "identify"], sections=_PIA, approver="dpo",
+                          actor="admin:bench")
+        sites.record_legal_basis(s, purpose_id=p.id, mode="identify", basis="consent", justification="bench",
+                                 approver="dpo", actor="admin:bench")
+        return t.id, site.id, p.id, n.content_hash
+
+
+def enrolment(lfw_dir: Path, workdir: Path, photos: int) -> dict:
+    """Enrol real LFW photos one subject per transaction: subject, consent, grant, quality gate,
+    descriptor, protection, encryption, store, audit, commit (SQLite, synchronous FULL)."""
+    from trustface.deployment import Deployment, init_deployment
+    from trustface.errors import TrustfaceError
+    from trustface.gallery import Gallery
+    from trustface.policy import gate, ledger
+
+    d = workdir / "enrol"
+    init_deployment(d)
+    dep = Deployment(d)
+    tenant, site, _, notice = _world(dep)
+    gallery = Gallery(dep)
+    paths = [files[0] for _, files in lfw_people(lfw_dir, 1)][:photos]
+    refused: dict[str, int] = {}
+    t_all = time.perf_counter()
+    for path in paths:
+        with dep.transaction() as s:
+            sub = ledger.create_subject(s, tenant_id=tenant, age_band="18+", actor="admin:bench").id
+            ledger.give_consent(s, subject_id=sub, site_id=site, purpose="door_access", mode="identify",
+                                notice_hash=notice, channel="kiosk", method="click", actor=f"subject:{sub}")
+            grant = gate.authorize(s, tenant_id=tenant, site_id=site, purpose="door_access", mode="identify",
+                                   subject_id=sub)
+            try:
+                gallery.enrol(s, grant, [path])
+            except TrustfaceError as exc:
+                refused[exc.code] = refused.get(exc.code, 0) + 1
+    elapsed = time.perf_counter() - t_all
+    dep.close()
+    ok = len(paths) - sum(refused.values())
+    return {"photos": len(paths), "enrolled": ok, "refused": refused, "seconds": round(elapsed, 2),
+            "per_enrolment_ms": round(1000 * elapsed / len(paths), 1),
+            "enrolments_per_s": round(len(paths) / elapsed, 2),
+            "includes": "subject + consent + grant + quality gate + descriptor + protect + AES-GCM + store + "
+                        "audit events + commit (fsync), one transaction per photo, one process"}
+
+
+def rebuild_from_store(gallery_vectors: np.ndarray, workdir: Path, *, chunk: int = 50_000) -> dict:
+    """Write ``len(gallery_vectors)`` encrypted templates (one subject each, real keys and AEAD) into
+    a SQLite deployment, then time :meth:`Gallery.open` (the start-up rebuild) and its memory."""
+    from trustface import audit
+    from trustface.db import repo
+    from trustface.db.models import GallerySubjectKey, GalleryTemplate, Subject
+    from trustface.deployment import Deployment, init_deployment
+    from trustface.engine import MODEL_VERSION
+    from trustface.gallery import Gallery, protection
+    from trustface.gallery.store import _KeyRing, _tenant_key
+    from trustface.policy._common import utc
+
+    d = workdir / f"rebuild-{len(gallery_vectors)}"
+    init_deployment(d)
+    dep = Deployment(d)
+    tenant, site, purpose, _ = _world(dep)
+    ring = _KeyRing(dep.keys.tenant_kek_seed)
+    now = utc(None)
+    with dep.transaction() as s:
+        _tenant_key(s, ring, tenant, now, create=True)
+        audit.record(s, "admin", actor="admin:bench", payload={"action": "bench_keys"})
+    kek, matrix = ring.kek(tenant, 1), ring.matrix(tenant, 1)
+    t0 = time.perf_counter()
+    n = len(gallery_vectors)
+    for start in range(0, n, chunk):
+        block = protection.protect(gallery_vectors[start:start + chunk], matrix)
+        subjects, keys, templates = [], [], []
+        for j, vec in enumerate(block):
+            sid, tid = f"sub_b{start + j:012d}", f"tpl_b{start + j:012d}"
+            dk = protection.new_data_key()
+            subjects.append({"id": sid, "tenant_id": tenant, "created_at": now})
+            keys.append({"subject_id": sid, "tenant_id": tenant, "key_version": 1, "created_at": now,
+                         "wrapped_key": protection.wrap_key(dk, kek)})
+            templates.append({"template_id": tid, "tenant_id": tenant, "site_id": site, "purpose_id": purpose,
+                              "mode": "identify", "subject_id": sid, "key_version": 1, "model_version": MODEL_VERSION,
+                              "created_at": now, "ciphertext": protection.seal(vec, dk, protection.aad(
+                                  tenant, sid, tid, MODEL_VERSION, site_id=site, purpose_id=purpose, mode="identify",
+                                  key_version=1))})
+        with dep.transaction() as s:
+            repo.bulk_insert(s, Subject, subjects)
+            repo.bulk_insert(s, GallerySubjectKey, keys)
+            repo.bulk_insert(s, GalleryTemplate, templates)
+            repo.bump_gallery_generation(s, site, purpose, "identify")
+            audit.record(s, "admin", actor="admin:bench", payload={"action": "bench_load", "templates": len(templates)})
+    write_s = time.perf_counter() - t0
+    db_bytes = sum(p.stat().st_size for p in d.iterdir() if p.name.startswith("trustface.db"))
+    dep.close()
+    dep = Deployment(d)
+    rss0 = _rss()
+    t0 = time.perf_counter()
+    gallery = Gallery.open(dep)
+    open_s = time.perf_counter() - t0
+    rss = _rss() - rss0
+    size = gallery.size(site, purpose)
+    failures = len(gallery.integrity_failures)
+    del gallery
+    dep.close()
+    return {"templates": n, "load_s": round(write_s, 1), "rebuild_s": round(open_s, 2),
+            "rss_after_rebuild_bytes_per_template": round(rss / max(1, size), 1), "indexed": size,
+            "integrity_failures": failures, "database_bytes_per_template": round(db_bytes / n, 1)}
+
+
+def run(*, lfw_dir: Path, cache_dir: Path, sizes: list[int], enrol_photos: int = 200, rebuild_sizes=None,
+        rebuild: bool = True, workers: int | None = None, compare_at: int = 100_000) -> dict:
+    import datetime as dt
+    import os
+    import platform
+    import shutil
+    import sys
+    import tempfile
+
+    from trustface import engine
+    from trustface.gallery import index as gindex
+    from trustface.gallery import store
+
+    vectors, person, names = lfw_descriptors(lfw_dir, cache_dir, workers=workers)
+    op, limit = engine.threshold(None)
+    report: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                    "command": " ".join(["trustface", *sys.argv[1:]]),
+                    "model": engine.MODEL_VERSION, "operating_point": op, "threshold": limit,
+                    "exact_limit": gindex.EXACT_LIMIT, "nprobe": gindex.NPROBE,
+                    "template_policy": store.TEMPLATE_POLICY}
+    report["template_policy_measurement"] = template_policy(vectors, person, names, limit)
+    ident = identification(vectors, person, names, limit)
+    report["identification"] = {k: v for k, v in ident.items() if not k.startswith("_")}
+    report["sizes"] = []
+    for size in sizes:
+        report["sizes"].append(scale(size, ident, vectors, limit, compare_usearch=size == compare_at))
+        print(json.dumps(report["sizes"][-1]), file=sys.stderr, flush=True)
+    work = Path(tempfile.mkdtemp(prefix="tf-gallery-bench-", dir=cache_dir))
+    try:
+        if rebuild:
+            report["rebuild"] = []
+            for size in (rebuild_sizes or sizes):
+                real = ident["_templates"].astype(np.float32)
+                vec = np.concatenate([real, filler(vectors, max(0, size - len(real)))])[:size]
+                report["rebuild"].append(rebuild_from_store(vec, work))
+                del vec
+                print(json.dumps(report["rebuild"][-1]), file=sys.stderr, flush=True)
+        if enrol_photos:
+            report["enrolment"] = enrolment(lfw_dir, work, enrol_photos)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return report
