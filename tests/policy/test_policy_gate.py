@@ -603,7 +603,7 @@ def test_R14_PIPL_15_withdrawal_stops_processing_and_purges(deployment):
         assert calls == [(sub, w.purpose_id, "verify", "withdrawn")]
         with deployment.session() as s:
             certs = audit_store.events_of_type(s, "deletion", subject_id=sub)
-        assert len(certs) == 1 and '"deleted":{"test.templates":3}' in certs[0]["payload"]
+        assert len(certs) == 1 and '"test.templates":3' in certs[0]["payload"]  # beside gallery.templates
         with deployment.transaction() as s, raises_code(codes.E_CONSENT_MISSING):
             ledger.withdraw_consent(s, subject_id=sub, site_id=w.site_id, purpose=w.purpose, mode="verify",
                                     channel="app", actor="x", now=NOW)

@@ -32,10 +32,13 @@ def lfw_descriptors(lfw_dir: Path, cache_dir: Path, *, workers: int | None = Non
     from trustface.engine import MODEL_VERSION
     from trustface.engine.files import describe_files
 
+    from trustface.engine.thresholds import calibration
+
+    pipeline = f"{MODEL_VERSION} / {calibration().get('pipeline', '')}"
     cache = Path(cache_dir) / CACHE_NAME
     if cache.is_file():
         data = np.load(cache, allow_pickle=False)
-        if str(data["model"]) == MODEL_VERSION:
+        if "pipeline" in data.files and str(data["pipeline"]) == pipeline:
             return data["vectors"], data["person"], data["names"]
     people = lfw_people(lfw_dir, 2)
     paths, person = [], []
@@ -51,7 +54,7 @@ def lfw_descriptors(lfw_dir: Path, cache_dir: Path, *, workers: int | None = Non
             vectors[i] = r.descriptor
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, vectors=vectors, person=np.array(person, dtype=np.int32),
-             names=np.array([n for n, _ in people]), model=np.array(MODEL_VERSION),
+             names=np.array([n for n, _ in people]), model=np.array(MODEL_VERSION), pipeline=np.array(pipeline),
              seconds=np.array(elapsed), paths=np.array([str(Path(p).relative_to(lfw_dir)) for p in paths]))
     return vectors, np.array(person, dtype=np.int32), np.array([n for n, _ in people])
 

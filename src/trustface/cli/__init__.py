@@ -29,6 +29,8 @@ except ImportError as exc:  # pragma: no cover - only while that room is absent
     if "deployment_commands" not in str(exc):
         raise
 
+from trustface.cli import gallery_commands  # noqa: E402,F401
+
 
 def main() -> None:
     """Console-script entry point: turn refusals into a message and a non-zero exit."""

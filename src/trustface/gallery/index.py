@@ -1,0 +1,163 @@
+"""The in-memory 1:N search index of one gallery (site x purpose x mode), over protected templates.
+
+* Up to :data:`EXACT_LIMIT` templates: exact search, faiss ``IndexIDMap2(IndexFlatL2)``.
+* Above it: faiss ``IndexIVFFlat`` (inverted lists of full vectors, so the distances returned are
+  exact for every candidate looked at), ``nlist`` about ``2 * sqrt(n)``, trained at build time on a
+  sample of the gallery itself, searched with ``nprobe`` = :data:`NPROBE`. Recall@1 against exact
+  search is measured by ``trustface bench gallery`` (docs/gallery.md).
+
+Both index types really delete on ``remove`` (faiss compacts the flat array / the inverted list),
+so an erased template does not linger in memory. The index is never written to disk: it is
+rebuilt from the encrypted store at start-up (docs/gallery.md has the timing), so there is no
+index file that could keep an erased subject's vector.
+
+Faiss was chosen over usearch by measurement (docs/gallery.md): faster exact search, a
+really-deleting ``remove_ids``, and an IVF build that fits the 60 s start-up budget at 1M on two
+cores, where HNSW graph construction (faiss or usearch) does not.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import faiss
+import numpy as np
+
+DIM = 128
+#: largest gallery searched exactly (docs/gallery.md: 100k exact p50 measured on 2 cores)
+EXACT_LIMIT = 100_000
+#: IVF lists probed per query (recall@1 vs exact measured in docs/gallery.md)
+NPROBE = 128
+#: sample of the gallery used to train the IVF centroids
+TRAIN_PER_LIST = 50
+
+
+#: OpenMP threads for one query: a single query gains nothing from a second thread and loses ~2x to
+#: thread wake-ups on a busy 2-core machine (measured: 100k exact 5.7 ms with 1 thread, 11.6 with 2)
+SEARCH_THREADS = 1
+_BUILD_THREADS = faiss.omp_get_max_threads()
+
+
+def nlist_for(n: int) -> int:
+    return max(64, int(2 ** round(math.log2(max(1.0, 2 * math.sqrt(n))))))
+
+
+class VectorIndex:
+    """Template vectors (float32, 128) keyed by int64 row ids, with the subject of each id."""
+
+    def __init__(self, *, exact_limit: int = EXACT_LIMIT, nprobe: int = NPROBE):
+        self.exact_limit = exact_limit
+        self.nprobe = nprobe
+        self.lock = threading.RLock()
+        self._index = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))
+        self.approximate = False
+        self._ids = np.zeros(0, dtype=np.int64)      # sorted row ids
+        self._subj = np.zeros(0, dtype=np.int32)     # subject number of each id
+        self._subjects: list[str] = []               # subject number -> subject id
+        self._subject_no: dict[str, int] = {}
+
+    # --- building ------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, subjects: list[str], *,
+              exact_limit: int = EXACT_LIMIT, nprobe: int = NPROBE, approximate: bool | None = None) -> "VectorIndex":
+        """A new index over ``vectors`` (N, 128) with row ``ids`` (N,) and ``subjects`` (N subject ids)."""
+        self = cls(exact_limit=exact_limit, nprobe=nprobe)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if approximate is None:
+            approximate = len(ids) > exact_limit
+        if approximate and len(ids):
+            self._index = self._ivf(vectors)
+            self.approximate = True
+        self._add(ids, vectors, subjects)
+        return self
+
+    def _ivf(self, vectors: np.ndarray):
+        nlist = min(nlist_for(len(vectors)), max(1, len(vectors) // 8))
+        quantizer = faiss.IndexFlatL2(DIM)
+        index = faiss.IndexIVFFlat(quantizer, DIM, nlist, faiss.METRIC_L2)
+        sample = min(len(vectors), nlist * TRAIN_PER_LIST)
+        rng = np.random.default_rng(0)
+        train = vectors[rng.choice(len(vectors), sample, replace=False)] if sample < len(vectors) else vectors
+        index.cp.niter = 10
+        faiss.omp_set_num_threads(_BUILD_THREADS)
+        try:
+            index.train(np.ascontiguousarray(train))
+        finally:
+            faiss.omp_set_num_threads(SEARCH_THREADS)
+        index.nprobe = self.nprobe
+        return index
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray, subjects: list[str]) -> None:
+        if not len(ids):
+            return
+        numbers = np.empty(len(ids), dtype=np.int32)
+        for i, s in enumerate(subjects):
+            n = self._subject_no.get(s)
+            if n is None:
+                n = self._subject_no[s] = len(self._subjects)
+                self._subjects.append(s)
+            numbers[i] = n
+        faiss.omp_set_num_threads(_BUILD_THREADS)
+        try:
+            self._index.add_with_ids(vectors, ids)
+        finally:
+            faiss.omp_set_num_threads(SEARCH_THREADS)
+        all_ids = np.concatenate([self._ids, ids])
+        all_subj = np.concatenate([self._subj, numbers])
+        order = np.argsort(all_ids, kind="stable")
+        self._ids, self._subj = all_ids[order], all_subj[order]
+
+    # --- keeping in step -----------------------------------------------------------------------
+    def add(self, ids, vectors, subjects: list[str]) -> None:
+        with self.lock:
+            ids = np.ascontiguousarray(ids, dtype=np.int64)
+            keep = ~np.isin(ids, self._ids)
+            if not keep.all():
+                self.remove(ids[~keep])
+            self._add(ids, np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, DIM), list(subjects))
+
+    def remove(self, ids) -> int:
+        with self.lock:
+            ids = np.ascontiguousarray(ids, dtype=np.int64)
+            if not len(ids):
+                return 0
+            removed = int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
+            keep = ~np.isin(self._ids, ids)
+            self._ids, self._subj = self._ids[keep], self._subj[keep]
+            return removed
+
+    # --- reading -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids
+
+    def subject_of(self, ids: np.ndarray) -> list[str | None]:
+        pos = np.searchsorted(self._ids, ids)
+        out: list[str | None] = []
+        for p, i in zip(pos, ids):
+            out.append(self._subjects[self._subj[p]] if p < len(self._ids) and self._ids[p] == i else None)
+        return out
+
+    def search(self, probe: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(Euclidean distances, row ids) of the ``k`` nearest templates, nearest first."""
+        with self.lock:
+            if len(self) == 0:
+                return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+            k = min(k, len(self))
+            faiss.omp_set_num_threads(SEARCH_THREADS)
+            d2, ids = self._index.search(np.ascontiguousarray(probe, dtype=np.float32).reshape(1, DIM), k)
+        ok = ids[0] >= 0
+        return np.sqrt(np.maximum(d2[0][ok], 0.0)), ids[0][ok]
+
+    def vectors(self) -> np.ndarray:
+        """The stored vectors in id order (rotation tests and re-indexing only)."""
+        with self.lock:
+            if self.approximate:
+                self._index.make_direct_map()
+            return np.stack([self._index.reconstruct(int(i)) for i in self._ids]) if len(self._ids) else \
+                np.zeros((0, DIM), dtype=np.float32)
