@@ -11,6 +11,7 @@ The conftest.py of each test folder imports these names.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -23,6 +24,7 @@ import pytest
 from trustface.db import migrate
 from trustface.db.session import make_engine
 from trustface.deployment import Deployment, init_deployment
+from trustface.errors import TrustfaceError
 from trustface.policy import ledger, sites
 
 PG_ENV = "TRUSTFACE_TEST_PG"
@@ -235,3 +237,11 @@ def authorize(w: World, subject_id: str | None = None, mode: str = "verify", *, 
 
         return gate.authorize(s, tenant_id=w.tenant_id, site_id=w.site_id, purpose=purpose or w.purpose,
                               mode=mode, subject_id=subject_id, now=now, **kw)
+
+
+@contextlib.contextmanager
+def raises_code(code: str):
+    """Like pytest.raises(TrustfaceError), and the error must carry ``code``."""
+    with pytest.raises(TrustfaceError) as info:
+        yield info
+    assert info.value.code == code, info.value

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from db_fixtures import ADMIN, NOW, add_subject, authorize, consent, make_world
+from db_fixtures import ADMIN, NOW, PIA_SECTIONS, add_subject, authorize, consent, make_world, raises_code
 
 from trustface import engine
 from trustface.db import repo
@@ -60,21 +60,6 @@ def verify(w, gallery, sub, descriptor, *, now=NOW):
     assert isinstance(grant, Grant), grant
     with w.dep.transaction() as s:
         return gallery.verify_descriptor(s, grant, sub, descriptor, now=now)
-
-
-def raises_code(code):
-    class _Ctx:
-        def __enter__(self):
-            self.cm = pytest.raises(TrustfaceError)
-            self.info = self.cm.__enter__()
-            return self.info
-
-        def __exit__(self, *exc):
-            out = self.cm.__exit__(*exc)
-            assert self.info.value.code == code, self.info.value
-            return out
-
-    return _Ctx()
 
 
 def audit_payloads(dep, type_=None) -> list[dict]:
@@ -440,7 +425,7 @@ def test_top_k_and_other_purpose_gallery(deployment, people):
         p = sites.create_purpose(s, site_id=w.site_id, name="attendance", allowed_modes=["identify"],
                                  legal_basis="consent", necessity_justification="x", retention_days=30,
                                  actor=ADMIN, now=NOW)
-        sites.approve_pia(s, purpose_id=p.id, modes=["identify"], sections=__import__("db_fixtures").PIA_SECTIONS,
+        sites.approve_pia(s, purpose_id=p.id, modes=["identify"], sections=PIA_SECTIONS,
                           approver="dpo", actor=ADMIN, now=NOW)
         sites.record_legal_basis(s, purpose_id=p.id, mode="identify", basis="consent", justification="x",
                                  approver="dpo", actor=ADMIN, now=NOW)

@@ -18,6 +18,7 @@ from db_fixtures import (
     consent,
     guardian_for,
     make_world,
+    raises_code,
     release_for,
 )
 
@@ -40,21 +41,6 @@ def assert_denied(result, code):
 def assert_granted(result):
     assert isinstance(result, Grant), f"expected a grant, got {result}"
     return result
-
-
-def raises_code(code):
-    class _Ctx:
-        def __enter__(self):
-            self.cm = pytest.raises(TrustfaceError)
-            self.info = self.cm.__enter__()
-            return self.info
-
-        def __exit__(self, *exc):
-            out = self.cm.__exit__(*exc)
-            assert self.info.value.code == code, self.info.value
-            return out
-
-    return _Ctx()
 
 
 # --- E_CONSENT_MISSING (R1) -----------------------------------------------------------------------

@@ -52,6 +52,11 @@ from trustface.policy.vocab import IDENTIFY, VERIFY
 TEMPLATE_POLICY = "mean"
 #: most photos one enrolment accepts
 MAX_ENROLMENT_PHOTOS = 10
+
+#: 1:N search makes one comparison per enrolled subject, so false matches add up with the
+#: gallery's size: on LFW with 840 people the verify point (FMR 1e-3) let 46.9% of strangers
+#: match someone (docs/gallery.md). Identify therefore defaults to the strictest calibrated point.
+IDENTIFY_OPERATING_POINT = "1e-4"
 ENROL_MODES = (VERIFY, IDENTIFY)
 
 _TX = "_tf_gallery_tx"          # pending index changes of the session's transaction
@@ -608,7 +613,7 @@ class Gallery:
         gate.require_grant(grant, mode=IDENTIFY, now=now)
         if not 1 <= k <= 100:
             raise TrustfaceError(E_INVALID_ARGUMENT, "k must be between 1 and 100")
-        name, limit = engine.threshold(fmr)
+        name, limit = engine.threshold(fmr or IDENTIFY_OPERATING_POINT)
         key = (grant.site_id, grant.purpose_id, IDENTIFY)
         slot = self._index_for(session, key)
         candidates: list[Candidate] = []
