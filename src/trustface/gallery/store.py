@@ -537,7 +537,9 @@ class Gallery:
         from trustface import engine, imaging
 
         image = image if isinstance(image, np.ndarray) else imaging.load_image(image)
-        face, descriptor = engine.portrait_descriptor(image)
+        # HOG only: a gate frame without a face must come back in milliseconds, not wait ~2 s
+        # for the CNN fallback that enrolment and benchmarks can afford.
+        face, descriptor = engine.portrait_descriptor(image, method="hog")
         if face is None:
             raise TrustfaceError(E_NO_FACE, "no face was found in the probe photo")
         return descriptor
