@@ -12,3 +12,5 @@ echo "== two different people"
 .venv/bin/trustface compare "$EX/obama.jpg" "$EX/biden.jpg"
 echo "== LFW, first fold (600 pairs)"
 .venv/bin/trustface bench lfw --folds 1 --data "$DATA"
+echo "== the residential story: consent, enrolment, 1:N at the gate, withdrawal, audit"
+.venv/bin/python scripts/demo_story.py
