@@ -60,18 +60,22 @@ def read_pairs(lfw_dir: Path) -> list[Pair]:
 # --- extraction workers (module level so worker processes can import them) -----------------
 
 def trustface_worker(paths: Sequence[str]) -> list[tuple[np.ndarray, bool]]:
-    """trustface's pipeline: HOG cascade then CNN fallback, the central face, flip TTA."""
+    """trustface's pipeline (``engine.files.describe_file``): HOG cascade then CNN fallback,
+    the central face, flip averaging."""
     from trustface import engine, imaging
+    from trustface.engine.files import describe_file
 
     out = []
     for path in paths:
+        result = describe_file(path)
+        if result.descriptor is not None:
+            out.append((result.descriptor, True))
+            continue
+        # no face: the same centre-box fallback as the peer, so that every pair gets a score
         image = imaging.load_image(path)
-        face, vector = engine.portrait_descriptor(image, method="auto")
-        if face is None:  # same fallback as the peer so that every pair gets a score
-            h, w = image.shape[:2]
-            centre = engine.Face((w // 4, h // 4, 3 * w // 4, 3 * h // 4), 0.0, "centre")
-            vector = engine.describe(image, [centre])[0]
-        out.append((vector, face is not None))
+        h, w = image.shape[:2]
+        centre = engine.Face((w // 4, h // 4, 3 * w // 4, 3 * h // 4), 0.0, "centre")
+        out.append((engine.describe(image, [centre])[0], False))
     return out
 
 

@@ -122,13 +122,10 @@ def audit_verify(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
     """Check every link of the audit chain and the signed head. Exit 0 clean, 1 on tampering."""
     from trustface import audit
 
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.session() as s:
             result = audit.verify(s)
             s.rollback()
-    finally:
-        dep.close()
     if result.ok:
         _print(result.to_dict(), as_json, f"ok: {result.events} events, chain intact up to the signed head")
         return
@@ -148,14 +145,11 @@ def audit_export(subject: Annotated[str, typer.Option("--subject", help="Subject
     from trustface import audit
     from trustface.db import repo
 
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             if repo.subject(s, subject) is None:
                 raise TrustfaceError("E_NOT_FOUND", f"subject {subject!r} does not exist")
             bundle = audit.export_subject(s, subject, actor=actor)
-    finally:
-        dep.close()
     text = json.dumps(bundle, indent=2, ensure_ascii=False)
     if out is None:
         typer.echo(text)
@@ -175,12 +169,9 @@ def retention_run(directory: DirOpt = None,
     from trustface.policy import retention
 
     when = _parse_time(now)
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             report = retention.run(s, now=when)
-    finally:
-        dep.close()
     _print(report.to_dict(), as_json, f"retention: checked {report.checked} consents, ended {len(report.ended)}")
 
 
@@ -193,12 +184,9 @@ def tenant_add(name: Annotated[str, typer.Option("--name")], contact: Annotated[
     """Register a processor; prints its id."""
     from trustface.policy import sites
 
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             typer.echo(sites.create_tenant(s, name=name, contact=contact, actor=actor).id)
-    finally:
-        dep.close()
 
 
 @site_app.command("add")
@@ -211,13 +199,10 @@ def site_add(tenant: Annotated[str, typer.Option("--tenant")], name: Annotated[s
     """Add a site; prints its id."""
     from trustface.policy import sites
 
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             typer.echo(sites.create_site(s, tenant_id=tenant, name=name, site_type=site_type, jurisdiction=jurisdiction,
                                          guardian_age=guardian_age, actor=actor).id)
-    finally:
-        dep.close()
 
 
 @purpose_app.command("add")
@@ -231,14 +216,11 @@ def purpose_add(site: Annotated[str, typer.Option("--site")], name: Annotated[st
     """Declare a purpose (finite retention required); prints its id."""
     from trustface.policy import sites
 
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             typer.echo(sites.create_purpose(s, site_id=site, name=name, allowed_modes=modes, legal_basis=legal_basis,
                                             necessity_justification=necessity, retention_days=retention_days,
                                             actor=actor).id)
-    finally:
-        dep.close()
 
 
 @notice_app.command("publish")
@@ -254,14 +236,11 @@ def notice_publish(site: Annotated[str, typer.Option("--site")],
         content = json.loads(file.read_text("utf-8"))
     except json.JSONDecodeError as exc:
         _fail(f"{file} is not JSON: {exc.msg}")
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             n = sites.create_notice(s, site_id=site, content=content, kind=kind, actor=actor)
             sites.publish_notice(s, notice_id=n.id, actor=actor)
             typer.echo(n.content_hash)
-    finally:
-        dep.close()
 
 
 @subject_app.command("add")
@@ -273,13 +252,10 @@ def subject_add(tenant: Annotated[str, typer.Option("--tenant")],
     """Add a pseudonymous subject; prints its id."""
     from trustface.policy import ledger
 
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             typer.echo(ledger.create_subject(s, tenant_id=tenant, birth_date=_parse_date(birth_date),
                                              age_band=age_band, actor=actor).id)
-    finally:
-        dep.close()
 
 
 @consent_app.command("give")
@@ -304,12 +280,9 @@ def consent_give(subject: Annotated[str, typer.Option("--subject")], site: Annot
         if not isinstance(more, dict):
             _fail(f"{extra} must hold a JSON object")
         payload.update(more)
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             typer.echo(ledger.give_consent_from_payload(s, payload, actor=actor).id)
-    finally:
-        dep.close()
 
 
 @consent_app.command("withdraw")
@@ -321,14 +294,11 @@ def consent_withdraw(subject: Annotated[str, typer.Option("--subject")], site: A
     """Withdraw one purpose x mode; processing stops and the data is purged (one step, like giving)."""
     from trustface.policy import ledger
 
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             c = ledger.withdraw_consent(s, subject_id=subject, site_id=site, purpose=purpose, mode=mode,
                                         channel=channel, actor=actor)
             typer.echo(f"withdrawn {c.id}")
-    finally:
-        dep.close()
 
 
 @app.command("suspend")
@@ -344,15 +314,12 @@ def suspend_cmd(reason: Annotated[str, typer.Option("--reason")],
     if (subject is None) == (site is None):
         _fail("give exactly one of --subject or --site")
     kind = "restrict" if restrict else "suspend"
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             if subject:
                 ledger.suspend_subject(s, subject_id=subject, reason=reason, kind=kind, actor=actor)
             else:
                 sites.suspend_site(s, site_id=site, reason=reason, kind=kind, actor=actor)
-    finally:
-        dep.close()
     typer.echo(f"{kind}ed {subject or site}")
 
 
@@ -366,15 +333,12 @@ def resume_cmd(subject: Annotated[Optional[str], typer.Option("--subject")] = No
 
     if (subject is None) == (site is None):
         _fail("give exactly one of --subject or --site")
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             if subject:
                 ledger.lift_subject_suspension(s, subject_id=subject, actor=actor)
             else:
                 sites.lift_site_suspension(s, site_id=site, actor=actor)
-    finally:
-        dep.close()
     typer.echo(f"resumed {subject or site}")
 
 

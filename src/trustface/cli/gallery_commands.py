@@ -32,12 +32,9 @@ def keys_rotate(directory: DirOpt = None,
     """Re-protect every template under a new key version (new transform, new KEK, new data keys)."""
     from trustface.gallery import rotate_keys
 
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             reports = rotate_keys(s, dep.keys.tenant_kek_seed, tenant_id=tenant, actor=actor)
-    finally:
-        dep.close()
     text = "\n".join(f"tenant {r['tenant_id']}: key version {r['from_version']} -> {r['to_version']}, "
                      f"{r['templates']} templates of {r['subjects']} subjects re-protected" for r in reports)
     _print(reports, as_json, text or "no tenant has templates")
@@ -51,12 +48,9 @@ def gallery_erase(subject: Annotated[str, typer.Option("--subject", help="Subjec
     """Erase every template of a subject and destroy its data key; prints the deletion certificates."""
     from trustface.gallery import erase_subject
 
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         with dep.transaction() as s:
             certs = erase_subject(s, subject, actor=actor, reason=reason)
-    finally:
-        dep.close()
     _print(certs, as_json, "\n".join(f"erased {subject}: certificate {c['certificate_id']} (audit seq {c['seq']}), "
                                      f"deleted {json.dumps(c['deleted'], sort_keys=True)}" for c in certs))
 
@@ -70,8 +64,7 @@ def gallery_check(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
 
     from trustface.gallery import Gallery
 
-    dep = _open(directory)
-    try:
+    with _open(directory) as dep:
         t0 = time.perf_counter()
         gallery = Gallery(dep)
         with dep.session() as s:
@@ -80,8 +73,6 @@ def gallery_check(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
             finally:
                 s.rollback()
         elapsed = time.perf_counter() - t0
-    finally:
-        dep.close()
     report = {"galleries": sizes, "rebuild_s": round(elapsed, 3), "integrity_failures": gallery.integrity_failures}
     lines = [f"{name}: {n} templates" for name, n in sizes.items()] or ["no identify gallery"]
     lines += [f"TAMPERED: {f['template_id']} (subject {f['subject_id']}): {f['error']}" for f in gallery.integrity_failures]
