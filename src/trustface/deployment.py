@@ -5,7 +5,8 @@ default, or ``$TRUSTFACE_DATABASE_URL``).
   head HMAC key and the tenant key-encryption seed the gallery uses for template keys (R11, R12).
 * ``settings.toml``: format version, creation time, grant lifetime.
 
-:func:`init_deployment` refuses a folder or a database that already holds a deployment.
+:func:`init_deployment` refuses a folder or a database that already holds a deployment. It makes
+the first API key (the deployment administrator's) and returns it once; only its hash is stored.
 :class:`Deployment` opens one and hands out sessions carrying the audit key.
 """
 
@@ -116,14 +117,20 @@ def init_deployment(directory, *, database_url: str | None = None, actor: str = 
         _restrict_sqlite_files(url)
         factory = make_sessionmaker(engine, audit_key=keys.audit_hmac_key)
         with factory() as session:
+            from trustface.access.keys import create_api_key
+
             seq = audit.record(session, "admin", actor=actor, now=now,
                                payload={"action": "deployment_initialised",
                                         "schema_revision": migrate.head_revision()})
+            admin_row, admin_key = create_api_key(session, role="admin", tenant_id=None,
+                                                  name="deployment administrator (trustface init)",
+                                                  actor=actor, now=now)
             session.commit()
     finally:
         engine.dispose()
     return {"dir": str(directory), "database": _redact(url), "key_file": str(key_path),
-            "settings": str(settings_path), "schema_revision": migrate.head_revision(), "audit_head_seq": seq}
+            "settings": str(settings_path), "schema_revision": migrate.head_revision(), "audit_head_seq": seq,
+            "admin_key_id": admin_row.id, "admin_key": admin_key}
 
 
 def _restrict_sqlite_files(url: str) -> None:

@@ -28,7 +28,8 @@ PIN_LENGTH = (6, 12)
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
-def _check_pin(pin: str) -> None:
+def check_pin(pin: str) -> None:
+    """Refuse (E_WEAK_PIN) a PIN that is not 6-12 digits or is trivially guessable."""
     if not pin.isdigit() or not PIN_LENGTH[0] <= len(pin) <= PIN_LENGTH[1]:
         raise TrustfaceError(E_WEAK_PIN, f"a PIN has {PIN_LENGTH[0]} to {PIN_LENGTH[1]} digits.")
     steps = {int(b) - int(a) for a, b in zip(pin, pin[1:])}
@@ -38,7 +39,7 @@ def _check_pin(pin: str) -> None:
 
 def hash_pin(pin: str) -> str:
     """An argon2id hash of an acceptable PIN (6-12 digits, not trivially guessable)."""
-    _check_pin(pin)
+    check_pin(pin)
     return _HASHER.hash(pin)
 
 
@@ -103,7 +104,11 @@ def read_qr(key: bytes, token: str, *, site_id: str, now: dt.datetime) -> QrClai
         raise TrustfaceError(E_CREDENTIAL_INVALID, "the QR code is not a trustface code.") from None
     if not hmac.compare_digest(signature, _sign(key, body)):
         raise TrustfaceError(E_CREDENTIAL_INVALID, "the QR code's signature does not match.")
-    claims = json.loads(body)
+    try:
+        claims = json.loads(body)
+        claims["h"], claims["s"], claims["n"], claims["u"], int(claims["e"])
+    except (ValueError, KeyError, TypeError):
+        raise TrustfaceError(E_CREDENTIAL_INVALID, "the QR code is not a trustface code.") from None
     if claims["s"] != site_id:
         raise TrustfaceError(E_CREDENTIAL_INVALID, "the QR code belongs to another site.")
     expires = dt.datetime.fromtimestamp(claims["e"], tz=dt.timezone.utc)

@@ -28,7 +28,8 @@ FORMAT = "trustface-audit/1"
 #: Event types (issue 3 §5): every consent, notice, grant, denial, enrolment, match, analysis,
 #: export, deletion and admin action.
 EVENT_TYPES = frozenset(
-    {"consent", "notice", "grant", "denial", "enrolment", "match", "analysis", "export", "deletion", "admin"}
+    {"consent", "notice", "grant", "denial", "enrolment", "match", "analysis", "export", "deletion", "admin",
+     "access"}
 )
 
 # --- no biometric data in payloads (SPC-1.3, R9, R21) -------------------------------------------

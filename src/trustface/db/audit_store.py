@@ -128,3 +128,16 @@ def events_of_type(session: Session, type_: str, subject_id: str | None = None) 
     if subject_id is not None:
         stmt = stmt.where(_events.c.subject_id == subject_id)
     return [dict(r) for r in session.connection().execute(stmt).mappings().all()]
+
+
+def events_page(session: Session, *, tenant_id: str | None, after_seq: int, limit: int,
+                subject_id: str | None = None) -> list[dict]:
+    """Up to ``limit`` events after ``after_seq`` in seq order; one tenant's (``tenant_id``) or all
+    (``None``, the deployment administrator); optionally one subject's."""
+    stmt = select(*_COLS).where(_events.c.seq > after_seq)
+    if tenant_id is not None:
+        stmt = stmt.where(_events.c.tenant_id == tenant_id)
+    if subject_id is not None:
+        stmt = stmt.where(_events.c.subject_id == subject_id)
+    rows = session.connection().execute(stmt.order_by(_events.c.seq).limit(limit)).mappings().all()
+    return [dict(r) for r in rows]

@@ -169,6 +169,8 @@ class Subject(Base):
     __tablename__ = "subjects"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    #: the site the subject was registered at (default site of their consents); empty for older rows
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), nullable=True)
     birth_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     age_band: Mapped[str | None] = mapped_column(String(10), nullable=True)
     suspended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -331,3 +333,64 @@ class GalleryState(Base):
 
 
 GALLERY_TABLES = frozenset({"gallery_tenant_keys", "gallery_subject_keys", "gallery_templates", "gallery_state"})
+
+
+# --- access control (issue 5): gates, credentials, API keys ------------------------------------------
+
+class Gate(Base):
+    """A gate (door, turnstile, barrier) of a site, with the ways in it offers (never face alone:
+    SPC-10, PIPL-16, R6). ``methods`` is a comma-separated list in canonical order; ``schedule``
+    is optional canonical JSON ``{"days": [0-6], "from": "HH:MM", "to": "HH:MM"}`` (site time is UTC)."""
+
+    __tablename__ = "gates"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    methods: Mapped[str] = mapped_column(String(100))
+    purpose: Mapped[str] = mapped_column(String(80))  # the purpose a face at this gate is processed for
+    location_id: Mapped[str | None] = mapped_column(ForeignKey("device_locations.id"), nullable=True)
+    schedule: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Credential(Base):
+    """A non-face credential: PIN (argon2id ``secret_hash`` plus a keyed lookup tag), card (keyed
+    digest as the tag), QR code or visitor pass (the signed code's nonce as the tag). No credential
+    is stored in clear. ``subject_id`` is empty for a visitor pass; ``used_at`` marks a single-use
+    pass as spent."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("site_id", "type", "lookup", name="uq_credentials_lookup"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    subject_id: Mapped[str | None] = mapped_column(ForeignKey("subjects.id"), nullable=True, index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    lookup: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of its 256-bit secret is stored (shown once at creation).
+    ``tenant_id`` empty = the deployment administrator made by ``trustface init``; ``site_id``
+    confines a gate key, ``subject_id`` a subject's self-service token."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"), nullable=True, index=True)
+    role: Mapped[str] = mapped_column(String(12))
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), nullable=True)
+    subject_id: Mapped[str | None] = mapped_column(ForeignKey("subjects.id"), nullable=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+ACCESS_TABLES = frozenset({"gates", "credentials", "api_keys"})

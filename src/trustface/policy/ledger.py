@@ -53,20 +53,24 @@ BUNDLING_KEYS = frozenset(
 # --- subjects -----------------------------------------------------------------------------------
 
 def create_subject(session: Session, *, tenant_id: str, birth_date: dt.date | None = None,
-                   age_band: str | None = None, identity: Mapping | None = None, actor: str,
-                   now: dt.datetime | None = None) -> Subject:
+                   age_band: str | None = None, identity: Mapping | None = None, site_id: str | None = None,
+                   actor: str, now: dt.datetime | None = None) -> Subject:
     """A pseudonymous subject with a birth date or an age band (R3 age gate). Identity data, if
     any, goes to a separate table (R10) and never into audit payloads."""
     now = utc(now)
     if repo.tenant(session, tenant_id) is None:
         raise not_found("tenant", tenant_id)
+    if site_id is not None:
+        site = repo.site(session, site_id)
+        if site is None or site.tenant_id != tenant_id:
+            raise not_found("site", site_id)
     if birth_date is None and not age_band:
         raise invalid("a subject needs a birth date or an age band (age gate)", ("R3", "PIPL-31"))
     if birth_date is not None and (not isinstance(birth_date, dt.date) or birth_date > now.date()):
         raise invalid("birth date must be a date in the past", ("R3",))
     if age_band:
         parse_age_band(age_band)
-    s = repo.add(session, Subject(id=new_id("sub"), tenant_id=tenant_id, birth_date=birth_date,
+    s = repo.add(session, Subject(id=new_id("sub"), tenant_id=tenant_id, site_id=site_id, birth_date=birth_date,
                                   age_band=age_band or None, created_at=now))
     if identity:
         unknown = set(identity) - {"display_name", "external_ref", "contact"}

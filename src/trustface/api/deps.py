@@ -1,0 +1,249 @@
+"""What every router needs: the deployment's services, the caller (API key -> Principal), scope
+checks that answer 404 for anything outside the caller's tenant, site or subject, and request
+body readers (JSON only where JSON is expected; images by multipart or base64 JSON)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Iterator
+
+from fastapi import Depends, Header, Request
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.orm import Session
+
+from trustface.access import keys, service as access
+from trustface.access.codes import E_MALFORMED_REQUEST, E_UNSUPPORTED_MEDIA
+from trustface.api.limits import RateLimiter
+from trustface.db import access_store, repo
+from trustface.errors import E_IMAGE_INVALID, E_INVALID_ARGUMENT, TrustfaceError
+from trustface.policy import codes
+from trustface.policy.gate import Denial, Grant
+
+
+@dataclass
+class Services:
+    """One per app: the opened deployment, its gallery (search indexes in memory), the credential
+    key and the rate limiter."""
+
+    deployment: object
+    gallery: object
+    credential_secret: bytes
+    limiter: RateLimiter
+    max_images: int = 5
+
+    @contextmanager
+    def tx(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back on any error."""
+        with self.deployment.transaction() as session:
+            yield session
+
+
+def services(request: Request) -> Services:
+    return request.app.state.trustface
+
+
+Svc = Annotated[Services, Depends(services)]
+
+
+def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> keys.Principal:
+    token = None
+    if authorization and authorization[:7].lower() == "bearer ":
+        token = authorization[7:].strip()
+    svc = services(request)
+    with svc.deployment.session() as session:
+        try:
+            return keys.authenticate(session, token)
+        finally:
+            session.rollback()
+
+
+Caller = Annotated[keys.Principal, Depends(caller)]
+
+
+def _missing(what: str, key: str) -> TrustfaceError:
+    return TrustfaceError(codes.E_NOT_FOUND, f"{what} {key!r} does not exist")
+
+
+def scoped_site(session: Session, who: keys.Principal, site_id: str):
+    site = repo.site(session, site_id)
+    if site is None or not who.sees_site(site.id, site.tenant_id):
+        raise _missing("site", site_id)  # another tenant's site looks exactly like no site
+    return site
+
+
+def scoped_subject(session: Session, who: keys.Principal, subject_id: str):
+    subject = repo.subject(session, subject_id)
+    if subject is None or not who.sees_subject(subject.id, subject.tenant_id):
+        raise _missing("subject", subject_id)
+    if who.site_id is not None and subject.site_id not in (None, who.site_id):
+        raise _missing("subject", subject_id)
+    return subject
+
+
+def scoped_gate(session: Session, who: keys.Principal, gate_id: str):
+    gate = access_store.gate(session, gate_id)
+    if gate is None or not who.sees_site(gate.site_id, gate.tenant_id):
+        raise _missing("gate", gate_id)
+    return gate
+
+
+def tenant_for(session: Session, who: keys.Principal, tenant_id: str | None) -> str:
+    """The tenant a new object belongs to: the key's own; the deployment administrator names one
+    (or the only one there is)."""
+    if not who.is_root:
+        if tenant_id not in (None, who.tenant_id):
+            raise _missing("tenant", tenant_id)
+        return who.tenant_id
+    if tenant_id is not None:
+        if repo.tenant(session, tenant_id) is None:
+            raise _missing("tenant", tenant_id)
+        return tenant_id
+    tenants = access_store.tenants(session)
+    if len(tenants) != 1:
+        raise TrustfaceError(E_INVALID_ARGUMENT, "the deployment administrator must name tenant_id "
+                                                 "(the deployment has several tenants, or none yet)")
+    return tenants[0].id
+
+
+def granted(decision) -> Grant:
+    """A Grant, or the Denial as an error (its audit event is already committed by the caller)."""
+    if isinstance(decision, Denial):
+        raise decision.to_error()
+    return decision
+
+
+# --- request bodies --------------------------------------------------------------------------------
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def json_content(request: Request) -> None:
+    """Dependency of JSON routes: 415 for any other content type (before the body is validated)."""
+    if _media_type(request) != "application/json":
+        raise TrustfaceError(E_UNSUPPORTED_MEDIA, "send the body as application/json")
+
+
+class Body(BaseModel):
+    """Base of JSON request bodies: unknown fields are refused (E_MALFORMED_REQUEST)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def parse(model: type[BaseModel], payload: dict):
+    """Validate a payload read by hand (routes that accept several body shapes)."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise TrustfaceError(E_MALFORMED_REQUEST, _validation_message(exc.errors())) from None
+
+
+def _validation_message(errors) -> str:
+    from trustface.api.errors import first_validation_message
+
+    return first_validation_message(errors)
+
+
+async def json_object(request: Request) -> dict:
+    """The body as a JSON object, or 415 (not JSON) / 422 (not an object)."""
+    if _media_type(request) != "application/json":
+        raise TrustfaceError(E_UNSUPPORTED_MEDIA, "send the body as application/json")
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise TrustfaceError(E_MALFORMED_REQUEST, "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise TrustfaceError(E_MALFORMED_REQUEST, "the body must be a JSON object")
+    return body
+
+
+def _b64(value, name: str) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise TrustfaceError(E_IMAGE_INVALID, f"{name} must be a base64 string")
+    if "," in value[:100] and value.startswith("data:"):
+        value = value.split(",", 1)[1]
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise TrustfaceError(E_IMAGE_INVALID, f"{name} is not valid base64") from None
+
+
+async def images_and_fields(request: Request, *, max_images: int, fields: set[str],
+                            required: bool = True) -> tuple[list[bytes], dict]:
+    """Images from multipart ``image`` parts or JSON ``image`` / ``images`` (base64), plus the
+    named form/JSON fields. Unknown fields are refused, as everywhere."""
+    media = _media_type(request)
+    images: list[bytes] = []
+    values: dict = {}
+    if media == "multipart/form-data":
+        try:
+            form = await request.form(max_files=max_images + 1, max_fields=len(fields) + 4)
+        except TrustfaceError:
+            raise
+        except Exception as exc:  # malformed multipart, too many parts
+            if getattr(exc, "status_code", None) == 413:
+                raise
+            raise TrustfaceError(E_MALFORMED_REQUEST, "the multipart body is malformed or has too many parts") from None
+        for key, value in form.multi_items():
+            if key == "image":
+                if isinstance(value, str):
+                    raise TrustfaceError(E_IMAGE_INVALID, "the `image` part must be a file upload")
+                images.append(await value.read())
+            elif key in fields:
+                values[key] = value if isinstance(value, str) else None
+            else:
+                raise TrustfaceError(E_MALFORMED_REQUEST, f"unknown field {key!r}")
+    elif media == "application/json":
+        body = await json_object(request)
+        for key, value in body.items():
+            if key == "image":
+                images.append(_b64(value, "image"))
+            elif key == "images":
+                if not isinstance(value, list):
+                    raise TrustfaceError(E_MALFORMED_REQUEST, "`images` must be a list of base64 strings")
+                images.extend(_b64(v, "images[]") for v in value)
+            elif key in fields:
+                values[key] = value
+            else:
+                raise TrustfaceError(E_MALFORMED_REQUEST, f"unknown field {key!r}")
+    else:
+        raise TrustfaceError(E_UNSUPPORTED_MEDIA, "send images as multipart/form-data (`image` parts) or as "
+                                                  "application/json with base64 `image`")
+    if required and not images:
+        raise TrustfaceError(E_IMAGE_INVALID, "no image was sent (multipart part or JSON field `image`)")
+    if len(images) > max_images:
+        raise TrustfaceError(E_INVALID_ARGUMENT, f"at most {max_images} images per request")
+    if any(not img for img in images):
+        raise TrustfaceError(E_IMAGE_INVALID, "an uploaded image is empty")
+    return images, values
+
+
+def text_field(values: dict, name: str, *, required: bool = True, max_len: int = 200) -> str | None:
+    value = values.get(name)
+    if value is None or value == "":
+        if required:
+            raise TrustfaceError(E_MALFORMED_REQUEST, f"field {name!r} is required")
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise TrustfaceError(E_MALFORMED_REQUEST, f"field {name!r} must be text of at most {max_len} characters")
+    return value
+
+
+def image_body(**fields: dict) -> dict:
+    """OpenAPI request body for an image route with extra form/JSON ``fields`` (name -> schema)."""
+    body = {"requestBody": {"required": True, "content": {}}}
+    for media in ("multipart/form-data", "application/json"):
+        props = {"image": ({"type": "array", "items": {"type": "string", "format": "binary"}}
+                           if media.startswith("multipart") else
+                           {"type": "string", "format": "byte", "description": "base64-encoded image"})}
+        props.update(fields)
+        body["requestBody"]["content"][media] = {"schema": {"type": "object", "properties": props,
+                                                             "required": ["image"]}}
+    return body
+
+
+__all__ = ["Body", "Caller", "json_content", "parse", "Services", "Svc", "access", "caller", "granted", "image_body", "images_and_fields",
+           "json_object", "scoped_gate", "scoped_site", "scoped_subject", "services", "tenant_for", "text_field"]

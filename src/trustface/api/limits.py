@@ -1,0 +1,84 @@
+"""Request limits: a body-size cap enforced while the body streams in (413 before the rest is
+read), and per-key token buckets for expensive routes (429 with Retry-After)."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+
+from starlette.exceptions import HTTPException
+
+from trustface.access.codes import E_BODY_TOO_LARGE, E_RATE_LIMITED
+from trustface.errors import CATALOGUE, TrustfaceError
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
+
+
+def _reject(limit: int) -> bytes:
+    return json.dumps({"error": {"code": E_BODY_TOO_LARGE, "message": f"the request body is over {limit} bytes",
+                                 "requirements": list(CATALOGUE[E_BODY_TOO_LARGE].requirements)}}).encode()
+
+
+class BodySizeLimit:
+    """ASGI middleware: refuse a declared Content-Length over ``max_bytes`` at once, and stop a
+    streamed body the moment it passes ``max_bytes`` (the route sees an HTTP 413)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.max_bytes
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            body = _reject(limit)
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                    (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+class RateLimiter:
+    """Token buckets keyed by (API key, bucket name): ``rate`` requests per minute, bursts up to
+    ``burst``. Thread-safe; memory only (a restart refills every bucket)."""
+
+    def __init__(self, per_minute: dict[str, int], burst: dict[str, int] | None = None):
+        self.per_minute = per_minute
+        self.burst = burst or {name: max(1, rate // 6) for name, rate in per_minute.items()}
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key_id: str, bucket: str) -> None:
+        rate = self.per_minute.get(bucket)
+        if not rate:
+            return
+        capacity, refill = float(self.burst[bucket]), rate / 60.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get((key_id, bucket), (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * refill)
+            if tokens < 1.0:
+                self._buckets[(key_id, bucket)] = (tokens, now)
+                exc = TrustfaceError(E_RATE_LIMITED, f"more than {rate} {bucket} requests a minute with this key")
+                exc.retry_after = max(1, math.ceil((1.0 - tokens) / refill))
+                raise exc
+            self._buckets[(key_id, bucket)] = (tokens - 1.0, now)
