@@ -74,3 +74,7 @@ E_FACE_QUALITY = register(
     "E_FACE_QUALITY", 422, (), "The face is too small, blurred or turned away to enrol reliably."
 )
 E_INVALID_ARGUMENT = register("E_INVALID_ARGUMENT", 422, (), "An argument is missing or out of range.")
+E_ATTRIBUTE_UNSUPPORTED = register(
+    "E_ATTRIBUTE_UNSUPPORTED", 422, ("R19",),
+    "The analysis attribute is allowed by policy but no model for it ships with trustface.",
+)

@@ -55,7 +55,3 @@ E_UNSUPPORTED_MEDIA = register(
 E_MALFORMED_REQUEST = register(
     "E_MALFORMED_REQUEST", 422, (), "The request body is not valid JSON or form data, or has unknown or wrong fields.",
 )
-E_ATTRIBUTE_UNSUPPORTED = register(
-    "E_ATTRIBUTE_UNSUPPORTED", 422, ("R19",),
-    "The analysis attribute is allowed by policy but no model for it ships with trustface.",
-)

@@ -8,6 +8,7 @@ descriptors are float32 arrays of shape (128,) or (N, 128).
 >>> faces = engine.detect(image)                   # [Face(box=(l, t, r, b), score, detector)]
 >>> vectors = engine.describe(image, faces)        # (len(faces), 128) float32
 >>> engine.compare(vectors[0], other).same         # at the default operating point
+>>> engine.analyze_face(image, ["face_count", "head_pose"])  # {"face_count": 1, "head_pose": {...}}
 
 This package never sees a subject id: who may be compared with whom is the policy gate's
 business (ARCHITECTURE.md, "doors between rooms").
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from trustface.engine import analysis
+from trustface.engine.analysis import analyze as analyze_face
 from trustface.engine.descriptor import DESCRIPTOR_DIM, aligned_chips, describe, describe_chips, landmarks
 from trustface.engine.detector import PORTRAIT_MIN_FACE, Face, central_face, detect
 from trustface.engine.models import MODEL_VERSION
@@ -25,8 +28,8 @@ from trustface.engine.thresholds import Comparison, compare, operating_points, s
 
 __all__ = [
     "DESCRIPTOR_DIM", "MODEL_VERSION", "QUALITY_FLOORS", "Comparison", "Face", "Quality",
-    "aligned_chips", "assess", "central_face", "compare", "describe", "describe_chips", "detect",
-    "enrolment_face", "landmarks", "operating_points", "portrait_descriptor", "similarity", "threshold",
+    "aligned_chips", "analysis", "analyze_face", "assess", "central_face", "compare", "describe", "describe_chips",
+    "detect", "enrolment_face", "landmarks", "operating_points", "portrait_descriptor", "similarity", "threshold",
 ]
 
 
