@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench-lfw clean
+.PHONY: install run demo test bench-lfw clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job: for now the engine on the shared data set (the service arrives with the access issue).
+# The main job: a demo deployment (./trustface-demo, created once, then reused) and the HTTP API on
+# http://127.0.0.1:8000 in the foreground (docs at /docs; the admin API key is printed first).
 run: install
+	scripts/serve-demo.sh
+
+# The command-line demo: the engine on the shared data set and the residential story, end to end.
+demo: install
 	scripts/demo.sh
 
 # The whole test suite on SQLite and on a PostgreSQL server started for the run.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The engine on real photos: detect, compare, and a one-fold LFW check.
+# `make demo`: the engine on real photos (detect, compare, a one-fold LFW check), then the
+# residential story on a throwaway deployment. `make run` serves the HTTP API instead (serve-demo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${TRUSTFACE_DATA:-../shared/data}"

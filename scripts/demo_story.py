@@ -1,4 +1,4 @@
-"""The residential story, end to end on a fresh SQLite deployment (part of `make run`).
+"""The residential story, end to end on a fresh SQLite deployment (part of `make demo`).
 
 A property company sets up a door_access purpose; resident A consents and enrols; a visitor
 with no consent is refused; A withdraws and vanishes from 1:N search; the audit trail verifies.

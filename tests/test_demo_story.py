@@ -1,4 +1,4 @@
-"""`make run`'s residential story runs end to end and tells the truth about each step."""
+"""`make demo`'s residential story runs end to end and tells the truth about each step."""
 
 from __future__ import annotations
 

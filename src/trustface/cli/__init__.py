@@ -1,8 +1,9 @@
 """The ``trustface`` command line.
 
 One Typer app; each module of this package registers the commands of one room:
-``engine_commands`` (detect, compare, bench) and ``deployment_commands`` (init, audit,
-retention, ...). Commands are thin: parse, call a service function, print. A
+``engine_commands`` (detect, compare, bench), ``deployment_commands`` (init, audit,
+retention, ...), ``gallery_commands`` (keys, gallery) and ``service_commands`` (serve, enroll,
+verify, identify, subjects, gate, credential, erase). Commands are thin: parse, call a service function, print. A
 :class:`~trustface.errors.TrustfaceError` becomes a one-line message on stderr and exit 2.
 """
 
@@ -30,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - only while that room is absent
         raise
 
 from trustface.cli import gallery_commands  # noqa: E402,F401
+from trustface.cli import service_commands  # noqa: E402,F401
 
 
 def main() -> None:

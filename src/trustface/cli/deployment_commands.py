@@ -105,13 +105,59 @@ def _print(data, as_json: bool, text: str) -> None:
 
 @app.command("init")
 @_handled
-def init_cmd(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
-    """Create a deployment: database (migrated), key file (0600, fresh random keys), settings."""
-    from trustface import config
-    from trustface.deployment import init_deployment
+def init_cmd(directory: DirOpt = None,
+             demo: Annotated[bool, typer.Option("--demo", help="Also create a demo property: tenant, residential "
+                                                "site, door_access purpose, PIA, published notice, two gates.")] = False,
+             admin_key_file: Annotated[Optional[Path], typer.Option(
+                 "--admin-key-file", help="Also write the admin API key to this new file (mode 0600). For demos: "
+                                          "anyone who can read the file administers the deployment.")] = None,
+             as_json: JsonOpt = False) -> None:
+    """Create a deployment: database, key file (0600), settings, and the admin API key (shown once).
 
-    info = init_deployment(config.deployment_dir(directory))
-    _print(info, as_json, f"initialised trustface deployment in {info['dir']} (database {info['database']})")
+    The database is migrated, the keys are fresh random ones, and only the admin key's hash is stored."""
+    import os
+
+    from trustface import config
+    from trustface.deployment import Deployment, init_deployment
+
+    target = config.deployment_dir(directory)
+    if admin_key_file is not None and admin_key_file.exists():
+        _fail(f"{admin_key_file} already exists; refusing to overwrite it")
+    info = init_deployment(target)
+    out = {"db": info["database"], "dir": info["dir"], "schema_revision": info["schema_revision"],
+           "admin_key_id": info["admin_key_id"], "admin_key": info["admin_key"],
+           "tenant_id": None, "site_id": None, "gate_ids": None, "notice_version": None, "notice_hash": None}
+    if admin_key_file is not None:
+        try:
+            fd = os.open(admin_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(info["admin_key"] + "\n")
+            os.chmod(admin_key_file, 0o600)
+        except OSError as exc:  # the deployment exists now: still show the key rather than lose it
+            typer.echo(f"warning: could not write {admin_key_file} ({exc.strerror or exc}); "
+                       "the admin key is printed instead", err=True)
+            admin_key_file = None
+    if demo:
+        from trustface.demo import setup_demo
+
+        with Deployment(target) as dep:
+            with dep.transaction() as s:
+                made = setup_demo(s, actor="admin:init")
+        out.update({k: made[k] for k in ("tenant_id", "site_id", "gate_ids", "notice_version", "notice_hash")})
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    lines = [f"initialised trustface deployment in {info['dir']} (database {info['database']})",
+             f"admin API key (shown once, store it now): {info['admin_key']}"]
+    if admin_key_file is not None:
+        lines.append(f"  (also written to {admin_key_file}, mode 0600)")
+    if demo:
+        lines += [f"demo tenant:  {out['tenant_id']} (Demo Property Co.)",
+                  f"demo site:    {out['site_id']} (residential, profile cn; purpose door_access: verify, identify)",
+                  f"notice:       version {out['notice_version']}, hash {out['notice_hash']}",
+                  f"gates:        {out['gate_ids'][0]} (Main gate: face, pin, card), "
+                  f"{out['gate_ids'][1]} (Side gate: pin, card)"]
+    typer.echo("\n".join(lines))
 
 
 # --- audit --------------------------------------------------------------------------------------

@@ -1,0 +1,424 @@
+"""Service commands: serve, enroll, verify, identify, subjects, gate, credential, erase.
+
+Thin like every command: parse, call a service function of :mod:`trustface.policy`,
+:mod:`trustface.access`, :mod:`trustface.gallery` or :mod:`trustface.rights`, print. Face data is
+touched only under a Grant from ``policy.gate.authorize()``; a policy refusal is still written to
+the audit trail (its transaction commits) before the command reports it.
+
+Exit status: 0 done (or granted / matched); 1 a negative answer (denied at the gate, no match,
+unknown face, some photos of a batch not enrolled); 2 a refusal or bad input, as one line on stderr.
+No command prints a template or a descriptor (R11).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from trustface.cli import app
+from trustface.cli.deployment_commands import ActorOpt, DirOpt, JsonOpt, _fail, _handled, _open, _print
+from trustface.errors import TrustfaceError
+
+gate_app = typer.Typer(help="Gates: create one, or try a PIN, card, QR code or face at one.", no_args_is_help=True)
+credential_app = typer.Typer(help="Non-face credentials (PIN, card, QR): the way in that never needs a face.",
+                             no_args_is_help=True)
+app.add_typer(gate_app, name="gate")
+app.add_typer(credential_app, name="credential")
+
+#: codes that mean "this photo is unusable" (the quality gate), not "this subject may not be enrolled"
+PHOTO_FAILURES = frozenset({"E_IMAGE_INVALID", "E_IMAGE_TOO_LARGE", "E_NO_FACE", "E_MULTIPLE_FACES", "E_FACE_QUALITY"})
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".pgm", ".ppm")
+SiteOpt = Annotated[str, typer.Option("--site", help="Site id.")]
+PurposeOpt = Annotated[str, typer.Option("--purpose", help="Purpose declared by the site.")]
+
+
+def _photo(path: Path) -> str:
+    if not path.is_file():
+        _fail(f"no such photo: {path}")
+    return str(path)
+
+
+def _authorize(session, dep, *, site_id: str, purpose: str, mode: str, subject_id: str | None, actor: str):
+    """A Grant or a Denial from the policy gate (both audited in ``session``)."""
+    from trustface.policy import gate, sites
+
+    site = sites.get_site(session, site_id)
+    return gate.authorize(session, tenant_id=site.tenant_id, site_id=site_id, purpose=purpose, mode=mode,
+                          subject_id=subject_id, actor=actor, ttl=dep.grant_ttl)
+
+
+def _modes(value: str) -> list[str]:
+    modes = list(dict.fromkeys(m.strip() for m in value.split(",") if m.strip()))
+    if not modes or any(m not in ("verify", "identify") for m in modes):
+        _fail("E_INVALID_ARGUMENT: templates are enrolled for verify and/or identify (e.g. --mode identify)")
+    return modes
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command("serve")
+@_handled
+def serve(directory: DirOpt = None,
+          host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+          public: Annotated[bool, typer.Option(
+              "--public", help="Allow a non-loopback --host. Off by default: the API handles face data and API "
+                               "keys, so it listens on this machine only unless you decide otherwise, ideally "
+                               "behind a TLS-terminating reverse proxy.")] = False) -> None:
+    """Run the HTTP API (and its /docs) for a deployment with uvicorn, in the foreground."""
+    from trustface import config
+    from trustface.deployment import load_keys, load_settings
+
+    if not 1 <= port <= 65535:
+        _fail(f"port must be between 1 and 65535, not {port}")
+    if not _is_loopback(host) and not public:
+        _fail(f"refusing to listen on {host}: that exposes face data and the API beyond this machine; "
+              f"add --public if you mean it (preferably behind a TLS reverse proxy)")
+    target = config.deployment_dir(directory)
+    load_keys(target)  # a missing or unreadable deployment is one line here, not a server traceback
+    load_settings(target)
+    try:
+        import uvicorn
+
+        from trustface.api import create_app
+    except ImportError as exc:
+        _fail(f"the HTTP API cannot be loaded in this installation ({exc})")
+    application = create_app(target)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"trustface API on http://{shown}:{port} (docs: http://{shown}:{port}/docs); deployment {target}",
+               err=True)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+# --- enrol, verify, identify --------------------------------------------------------------------
+
+def _enrol_one(dep, gallery, *, site: str, subject: str, purpose: str, modes: list[str], photos: list,
+               actor: str) -> list:
+    """Enrol one subject: a Grant per mode first (refusals committed to the audit trail, nothing
+    else written), then the gallery. Raises TrustfaceError on a refusal."""
+    from trustface.db import repo
+    from trustface.policy import codes, gate, sites
+
+    denial = None
+    with dep.transaction() as s:
+        subj, site_row = repo.subject(s, subject), sites.get_site(s, site)
+        if subj is None or subj.tenant_id != site_row.tenant_id:
+            raise TrustfaceError(codes.E_NOT_FOUND, f"subject {subject!r} does not exist at this site's tenant")
+        grants = []
+        for mode in modes:
+            result = _authorize(s, dep, site_id=site, purpose=purpose, mode=mode, subject_id=subject, actor=actor)
+            if isinstance(result, gate.Denial):
+                denial = result
+                break
+            grants.append(result)
+        if denial is None:
+            return gallery.enrol(s, grants, photos, actor=actor)
+    raise TrustfaceError(denial.code, denial.message)
+
+
+@app.command("enroll")
+@_handled
+def enroll(site: SiteOpt,
+           purpose: PurposeOpt = "door_access",
+           mode: Annotated[str, typer.Option("--mode", help="verify, identify, or verify,identify.")] = "identify",
+           subject: Annotated[Optional[str], typer.Option("--subject", help="Subject id (with PHOTO...).")] = None,
+           folder: Annotated[Optional[Path], typer.Option(
+               "--folder", help="Batch: every image in this folder, named <subject id>.<ext>.")] = None,
+           photos: Annotated[Optional[list[Path]], typer.Argument(help="Enrolment photos of --subject.")] = None,
+           directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
+    """Enrol faces under each subject's consent (a Grant per subject and mode; photos not kept).
+
+    One subject: --subject ID PHOTO...  A folder: --folder DIR, each file named after its subject id;
+    subjects without consent are reported as refused and nothing is enrolled for them."""
+    from trustface.gallery import Gallery
+
+    modes = _modes(mode)
+    if (folder is None) == (subject is None):
+        _fail("give either --subject ID with photos, or --folder DIR")
+    if subject is not None:
+        if not photos:
+            _fail("give at least one photo of the subject")
+        paths = [_photo(p) for p in photos]
+        with _open(directory) as dep:
+            done = _enrol_one(dep, Gallery(dep), site=site, subject=subject, purpose=purpose, modes=modes,
+                              photos=paths, actor=actor)
+        _print([e.to_dict() for e in done], as_json,
+               "\n".join(f"enrolled {e.subject_id} for {e.purpose}/{e.mode}: {len(e.template_ids)} template(s) "
+                         f"from {e.photos} photo(s), audit seq {e.audit_seq}; photos not kept" for e in done))
+        return
+    if photos:
+        _fail("with --folder, give no photo arguments")
+    _enrol_folder(directory, folder, site=site, purpose=purpose, modes=modes, actor=actor, as_json=as_json)
+
+
+def _enrol_folder(directory, folder: Path, *, site: str, purpose: str, modes: list[str], actor: str,
+                  as_json: bool) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from trustface.gallery import Gallery
+
+    if not folder.is_dir():
+        _fail(f"no such folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        _fail(f"{folder} holds no photos ({', '.join(IMAGE_SUFFIXES)})")
+    by_subject: dict[str, list[Path]] = {}
+    for path in files:
+        by_subject.setdefault(path.stem, []).append(path)
+    console = Console(stderr=as_json, highlight=False, soft_wrap=True)
+    results = []
+    with _open(directory) as dep:
+        gallery = Gallery(dep)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True, disable=not console.is_terminal) as progress:
+            task = progress.add_task("enrolling", total=len(by_subject))
+            for subject_id, paths in by_subject.items():
+                names = ", ".join(p.name for p in paths)
+                try:
+                    done = _enrol_one(dep, gallery, site=site, subject=subject_id, purpose=purpose, modes=modes,
+                                      photos=[str(p) for p in paths], actor=actor)
+                    entry = {"subject_id": subject_id, "files": [p.name for p in paths], "result": "enrolled",
+                             "modes": [e.mode for e in done], "audit_seq": done[-1].audit_seq}
+                    line = f"enrolled  {subject_id} ({names}): {', '.join(entry['modes'])}"
+                except TrustfaceError as exc:
+                    # a policy refusal (no consent, ...) vs. a photo the quality gate rejects
+                    kind = "failed" if exc.code in PHOTO_FAILURES else "refused"
+                    entry = {"subject_id": subject_id, "files": [p.name for p in paths], "result": kind,
+                             "code": exc.code, "message": exc.message}
+                    line = f"{kind:<9} {subject_id} ({names}): {exc.code}: {exc.message}"
+                results.append(entry)
+                if not as_json:
+                    progress.console.print(line, markup=False)
+                progress.advance(task)
+    counts = {k: sum(r["result"] == k for r in results) for k in ("enrolled", "refused", "failed")}
+    summary = (f"{counts['enrolled']} enrolled, {counts['refused']} refused, {counts['failed']} failed "
+               f"of {len(results)} subject(s) in {folder}")
+    if as_json:
+        typer.echo(json.dumps({"results": results, "summary": counts}, indent=2))
+    else:
+        console.print(summary, markup=False)
+    if counts["enrolled"] != len(results):
+        raise typer.Exit(1)
+
+
+@app.command("verify")
+@_handled
+def verify(site: SiteOpt, subject: Annotated[str, typer.Option("--subject", help="The claimed subject id.")],
+           photo: Annotated[Path, typer.Argument(help="Probe photo.")],
+           purpose: PurposeOpt = "door_access", directory: DirOpt = None, actor: ActorOpt = "admin:cli",
+           as_json: JsonOpt = False) -> None:
+    """1:1: is the face in PHOTO the claimed subject? Exit 0 match, 1 no match."""
+    from trustface.gallery import Gallery
+    from trustface.policy import gate
+
+    probe = _photo(photo)
+    with _open(directory) as dep:
+        with dep.transaction() as s:
+            outcome = _authorize(s, dep, site_id=site, purpose=purpose, mode="verify", subject_id=subject,
+                                 actor=actor)
+            if not isinstance(outcome, gate.Denial):
+                outcome = Gallery(dep).verify(s, outcome, subject, probe, actor=actor)
+    if isinstance(outcome, gate.Denial):
+        raise TrustfaceError(outcome.code, outcome.message)
+    _print(outcome.to_dict(), as_json, f"{'match' if outcome.match else 'no match'}: {subject} distance "
+                                       f"{outcome.distance:.4f} (threshold {outcome.threshold:.4f}, "
+                                       f"{outcome.operating_point})")
+    if not outcome.match:
+        raise typer.Exit(1)
+
+
+@app.command("identify")
+@_handled
+def identify(site: SiteOpt, photo: Annotated[Path, typer.Argument(help="Probe photo.")],
+             purpose: PurposeOpt = "door_access", directory: DirOpt = None, actor: ActorOpt = "admin:cli",
+             as_json: JsonOpt = False) -> None:
+    """1:N among subjects who consented to identify here: subject id and distance, or "unknown".
+
+    Exit 0 found, 1 unknown."""
+    from trustface.gallery import Gallery
+    from trustface.policy import gate
+
+    probe = _photo(photo)
+    with _open(directory) as dep:
+        with dep.transaction() as s:
+            outcome = _authorize(s, dep, site_id=site, purpose=purpose, mode="identify", subject_id=None,
+                                 actor=actor)
+            if not isinstance(outcome, gate.Denial):
+                outcome = Gallery(dep).identify(s, outcome, probe, actor=actor)
+    if isinstance(outcome, gate.Denial):
+        raise TrustfaceError(outcome.code, outcome.message)
+    if outcome.unknown:
+        _print(outcome.to_dict(), as_json, f"unknown (no consented subject within {outcome.threshold:.4f}, "
+                                           f"{outcome.gallery_size} templates searched)")
+        raise typer.Exit(1)
+    best = outcome.candidates[0]
+    _print(outcome.to_dict(), as_json, f"{best.subject_id} distance {best.distance:.4f}")
+
+
+# --- subjects -----------------------------------------------------------------------------------
+
+@app.command("subjects")
+@_handled
+def subjects(tenant: Annotated[str, typer.Option("--tenant", help="Tenant id.")], directory: DirOpt = None,
+             as_json: JsonOpt = False) -> None:
+    """List a tenant's pseudonymous subjects with a summary of their consents.
+
+    No identity data and no templates: only how many templates each subject has."""
+    from trustface.db import access_store, repo
+    from trustface.db.models import Purpose
+    from trustface.policy import codes
+
+    out = []
+    with _open(directory) as dep:
+        with dep.session() as s:
+            try:
+                if repo.tenant(s, tenant) is None:
+                    raise TrustfaceError(codes.E_NOT_FOUND, f"tenant {tenant!r} does not exist")
+                purposes: dict[str, Purpose | None] = {}
+                after = None
+                while True:
+                    page = access_store.subjects_of_tenant(s, tenant, limit=500, after=after)
+                    for subj in page:
+                        consents = []
+                        for c in repo.consents_of_subject(s, subj.id):
+                            if c.purpose_id not in purposes:
+                                purposes[c.purpose_id] = repo.get(s, Purpose, c.purpose_id)
+                            p = purposes[c.purpose_id]
+                            consents.append({"site_id": p.site_id if p else None, "purpose": p.name if p else None,
+                                             "mode": c.mode, "status": c.status, "given_at": c.given_at.isoformat(),
+                                             "expires_at": c.expires_at.isoformat(),
+                                             "ended_at": c.ended_at.isoformat() if c.ended_at else None})
+                        out.append({"id": subj.id, "age_band": subj.age_band,
+                                    "age_basis": "birth_date" if subj.birth_date else "age_band",
+                                    "suspended": subj.suspended_at is not None,
+                                    "templates": repo.count_gallery_templates(s, subj.id), "consents": consents})
+                    if len(page) < 500:
+                        break
+                    after = page[-1].id
+            finally:
+                s.rollback()
+    lines = []
+    for item in out:
+        active = [f"{c['purpose']}/{c['mode']}" for c in item["consents"] if c["status"] == "active"]
+        ended = sum(c["status"] != "active" for c in item["consents"])
+        lines.append(f"{item['id']}  consents: {', '.join(active) or 'none active'}"
+                     f"{f' ({ended} ended)' if ended else ''}; templates: {item['templates']}"
+                     f"{'; SUSPENDED' if item['suspended'] else ''}")
+    _print(out, as_json, "\n".join(lines) or f"tenant {tenant} has no subjects")
+
+
+# --- gates and credentials ----------------------------------------------------------------------
+
+@gate_app.command("create")
+@_handled
+def gate_create(site: SiteOpt, name: Annotated[str, typer.Option("--name", help="e.g. Main gate.")],
+                methods: Annotated[str, typer.Option("--methods", help="face,pin,card,qr,visitor_pass (face never "
+                                                                       "alone).")],
+                purpose: PurposeOpt = "door_access", directory: DirOpt = None, actor: ActorOpt = "admin:cli",
+                as_json: JsonOpt = False) -> None:
+    """Create a gate; prints its id. Face alone is refused (E_FACE_ONLY_POLICY)."""
+    from trustface.access import service
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    with _open(directory) as dep:
+        with dep.transaction() as s:
+            g = service.create_gate(s, site_id=site, name=name, methods=chosen, purpose=purpose, actor=actor)
+            info = service.gate_to_dict(g)
+    _print(info, as_json, info["id"])
+
+
+@gate_app.command("access")
+@_handled
+def gate_access(gate: Annotated[str, typer.Option("--gate", help="Gate id.")],
+                pin: Annotated[Optional[str], typer.Option("--pin")] = None,
+                card: Annotated[Optional[str], typer.Option("--card")] = None,
+                qr: Annotated[Optional[str], typer.Option("--qr", help="A resident QR code or a visitor pass.")] = None,
+                photo: Annotated[Optional[Path], typer.Option("--photo", help="A face photo (1:N at the gate).")] = None,
+                directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
+    """Try one way in at a gate. Exit 0 granted, 1 denied (with the reason and the other ways in)."""
+    from trustface.access import service
+
+    given = [(m, v) for m, v in (("pin", pin), ("card", card), ("qr", qr), ("face", photo)) if v is not None]
+    if len(given) != 1:
+        _fail("give exactly one of --pin, --card, --qr or --photo")
+    method, value = given[0]
+    with _open(directory) as dep:
+        with dep.transaction() as s:
+            if method == "face":
+                from trustface.gallery import Gallery
+
+                decision = service.decide_face(s, Gallery(dep), gate_id=gate, image=_photo(value), actor=actor)
+            else:
+                decision = service.decide_credential(s, service.credential_key(dep.keys.tenant_kek_seed),
+                                                     gate_id=gate, method=method, value=value, actor=actor)
+    if decision.granted:
+        who = f" (subject {decision.subject_id})" if decision.subject_id else ""
+        extra = f", distance {decision.distance:.4f}" if decision.distance is not None else ""
+        _print(decision.to_dict(), as_json, f"granted: {decision.method}{who}{extra}")
+        return
+    others = ", ".join(decision.alternatives) or "none"
+    _print(decision.to_dict(), as_json,
+           f"denied: {decision.method}: {decision.reason}: {decision.message}; other ways in: {others}")
+    raise typer.Exit(1)
+
+
+@credential_app.command("issue")
+@_handled
+def credential_issue(subject: Annotated[str, typer.Option("--subject", help="Subject id.")], site: SiteOpt,
+                     type_: Annotated[str, typer.Option("--type", help="pin, card or qr.")],
+                     value: Annotated[Optional[str], typer.Option(
+                         "--value", help="The card number, or a chosen PIN; omit for a PIN to have one generated "
+                                         "(a PIN on the command line lands in shell history).")] = None,
+                     label: Annotated[Optional[str], typer.Option("--label")] = None,
+                     directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
+    """Give a subject a non-face way in at a site; a generated PIN or the QR code is printed once."""
+    from trustface.access import service
+
+    with _open(directory) as dep:
+        with dep.transaction() as s:
+            row, shown = service.issue_credential(s, service.credential_key(dep.keys.tenant_kek_seed),
+                                                  subject_id=subject, site_id=site, type=type_, value=value,
+                                                  label=label, actor=actor)
+            info = service.credential_to_dict(row)
+    lines = [f"issued {info['type']} credential {info['id']} to {subject} at {site}"]
+    if shown is not None:
+        what = "PIN" if info["type"] == "pin" else "QR code"
+        lines.append(f"{what} (shown once, hand it over now): {shown}")
+    _print({"credential": info, "shown_once": shown}, as_json, "\n".join(lines))
+
+
+# --- erasure ------------------------------------------------------------------------------------
+
+@app.command("erase")
+@_handled
+def erase(subject: Annotated[str, typer.Option("--subject", help="Subject id.")],
+          yes: Annotated[bool, typer.Option("--yes", help="Confirm: erasure cannot be undone.")] = False,
+          directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
+    """Erase a subject on request (PIPL-47, GDPR-17); needs --yes.
+
+    Templates are crypto-shredded, consents ended, credentials and keys removed; prints the result."""
+    if not yes:
+        _fail(f"erasing {subject} cannot be undone; add --yes to confirm")
+    try:
+        from trustface.rights import erase_subject
+    except ImportError as exc:
+        _fail(f"subject erasure is not available in this installation ({exc})")
+    with _open(directory) as dep:
+        with dep.transaction() as s:
+            result = erase_subject(s, subject, actor=actor, channel="desk")
+    _print(result, as_json, f"erased {subject}: {json.dumps(result, sort_keys=True, default=str)}")
