@@ -83,7 +83,7 @@ def install(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, E_MALFORMED_REQUEST)
         message = {404: f"no route {request.url.path}", 405: f"{request.method} is not allowed here",
                    413: "the request body is over the size limit"}.get(exc.status_code, str(exc.detail))
-        return error_response(code, message)
+        return error_response(code, message, headers=getattr(exc, "headers", None))  # e.g. Allow on a 405
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):

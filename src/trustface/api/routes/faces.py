@@ -40,6 +40,14 @@ class CredentialAttempt(Body):
 STR = {"type": "string"}
 
 
+async def decode(images: list[bytes]) -> list:
+    """Decode every upload before the policy gate is asked: a bad image is refused with nothing
+    written, not even a grant event."""
+    from trustface import imaging
+
+    return await run_in_threadpool(lambda: [imaging.load_image(data) for data in images])
+
+
 def _authorize(svc, who, *, tenant_id, site_id, purpose, mode, subject_id=None, attributes=()):
     with svc.tx() as s:
         decision = gate.authorize(s, tenant_id=tenant_id, site_id=site_id, purpose=purpose, mode=mode,
@@ -67,12 +75,13 @@ async def enrol(subject_id: str, request: Request, who: Caller, svc: Svc) -> dic
             raise TrustfaceError(E_MALFORMED_REQUEST, "give site_id: the subject was not registered at a site")
         scoped_site(s, who, site_id)
         tenant_id = subject.tenant_id
+    pixels = await decode(images)
     grants = [_authorize(svc, who, tenant_id=tenant_id, site_id=site_id, purpose=purpose, mode=m,
                          subject_id=subject_id) for m in modes]
 
     def work():
         with svc.tx() as s:
-            return svc.gallery.enrol(s, grants, images, actor=who.actor)
+            return svc.gallery.enrol(s, grants, pixels, actor=who.actor)
 
     enrolments = await run_in_threadpool(work)
     return {"subject_id": subject_id, "enrolments": [e.to_dict() for e in enrolments], "photos_kept": 0}
@@ -87,12 +96,13 @@ async def verify(site_id: str, request: Request, who: Caller, svc: Svc) -> dict:
     with svc.tx() as s:
         site = scoped_site(s, who, site_id)
         scoped_subject(s, who, subject_id)
+    (probe,) = await decode(images)
     grant = _authorize(svc, who, tenant_id=site.tenant_id, site_id=site_id, purpose=purpose, mode=VERIFY,
                        subject_id=subject_id)
 
     def work():
         with svc.tx() as s:
-            return svc.gallery.verify(s, grant, subject_id, images[0], actor=who.actor)
+            return svc.gallery.verify(s, grant, subject_id, probe, actor=who.actor)
 
     return (await run_in_threadpool(work)).to_dict()
 
@@ -111,11 +121,12 @@ async def identify(site_id: str, request: Request, who: Caller, svc: Svc) -> dic
         raise TrustfaceError(E_INVALID_ARGUMENT, "k is a whole number from 1 to 100") from None
     with svc.tx() as s:
         site = scoped_site(s, who, site_id)
+    (probe,) = await decode(images)
     grant = _authorize(svc, who, tenant_id=site.tenant_id, site_id=site_id, purpose=purpose, mode=IDENTIFY)
 
     def work():
         with svc.tx() as s:
-            return svc.gallery.identify(s, grant, images[0], k=k, actor=who.actor)
+            return svc.gallery.identify(s, grant, probe, k=k, actor=who.actor)
 
     return (await run_in_threadpool(work)).to_dict()
 
@@ -139,12 +150,13 @@ async def analyze(site_id: str, request: Request, who: Caller, svc: Svc) -> dict
         site = scoped_site(s, who, site_id)
         scoped_subject(s, who, subject_id)
         purpose = text_field(values, "purpose", required=False) or _only_analyze_purpose(s, site_id)
+    (probe,) = await decode(images)
     grant = _authorize(svc, who, tenant_id=site.tenant_id, site_id=site_id, purpose=purpose, mode=ANALYZE,
                        subject_id=subject_id, attributes=tuple(attributes))
 
     def work():
         with svc.tx() as s:
-            return analysis.analyze(s, grant, images[0], attributes, actor=who.actor)
+            return analysis.analyze(s, grant, probe, attributes, actor=who.actor)
 
     return await run_in_threadpool(work)
 

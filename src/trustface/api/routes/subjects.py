@@ -92,7 +92,11 @@ def _guardian_with_minors_notice(session, site_id: str, guardian: dict) -> dict:
                                 "notice_version": {"type": "integer"}, "channel": {"enum": list(CHANNELS)},
                                 "method": {"enum": ["click", "signature", "written_release"]},
                                 "guardian": {"type": "object", "description": "name, relationship, verification"},
-                                "written_release": {"type": "object"}, "site_id": {"type": "string"}}}}}}})
+                                "written_release": {"type": "object"}, "site_id": {"type": "string"},
+                                "initiated_by": {"enum": ["processor", "subject"],
+                                                 "description": "who started the request; staff keys default "
+                                                                "to processor (no re-prompt within the "
+                                                                "cooldown after a refusal, R7)"}}}}}}})
 async def give_consent(subject_id: str, request: Request, who: Caller, svc: Svc) -> dict:
     """One separate consent for one purpose and one mode, with its evidence (SPC-2(3), PIPL-29).
     Bundled or pre-ticked payloads are refused with E_CONSENT_BUNDLED (SPC-4(2))."""
@@ -113,6 +117,8 @@ async def give_consent(subject_id: str, request: Request, who: Caller, svc: Svc)
             full["guardian"] = _guardian_with_minors_notice(s, site_id, payload["guardian"])
         if who.role == "subject":
             full["initiated_by"] = "subject"
+        else:  # a staff key prompts for the processor unless it states the person asked (R7 cooldown)
+            full.setdefault("initiated_by", "processor")
         consent = ledger.give_consent_from_payload(s, full, actor=who.actor)
         return {"id": consent.id, "purpose": payload.get("purpose"), "mode": consent.mode, "status": consent.status,
                 "expires_at": consent.expires_at.isoformat()}
