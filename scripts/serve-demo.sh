@@ -17,7 +17,13 @@ if [ -f "$DIR/trustface.key" ]; then
   echo "== reusing the demo deployment in $DIR (start over: rm -rf $DIR)"
 else
   echo "== a fresh demo deployment in $DIR"
-  "$TF" init --dir "$DIR" --demo --admin-key-file "$KEY_FILE"
+  "$TF" init --dir "$DIR" --demo --admin-key-file "$KEY_FILE" --json > "$DIR.init.json"
+  TENANT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tenant_id"])' "$DIR.init.json")
+  rm -f "$DIR.init.json"
+  # a console account for the property manager, with a fresh random password kept beside the key
+  ( umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(12))' > "$DIR/console-password" )
+  "$TF" user add --dir "$DIR" --tenant "$TENANT" --role admin --email manager@demo.example \
+        --password-stdin < "$DIR/console-password" >/dev/null
 fi
 
 echo
@@ -26,6 +32,9 @@ if [ -f "$KEY_FILE" ]; then
   echo "   admin API key:  $(cat "$KEY_FILE")   (Authorization: Bearer <key>; kept in $KEY_FILE, mode 0600)"
 else
   echo "   admin API key:  not stored in $DIR (it was shown once by \`trustface init\`)"
+fi
+if [ -f "$DIR/console-password" ]; then
+  echo "== console:        http://$HOST:$PORT/console  (manager@demo.example / $(cat "$DIR/console-password"))"
 fi
 echo "   stop with Ctrl+C"
 echo

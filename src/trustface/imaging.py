@@ -86,6 +86,8 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> np.ndarr
             (programming errors, not bad input).
     """
     _check_max_pixels(max_pixels)
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone flipped Pillow's global: refuse rather than pad with grey
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True; trustface.imaging needs it False")
     with _open_source(source) as (fp, label):
         im = _open_checked(fp, label, max_pixels)
         try:

@@ -359,6 +359,7 @@ def decide_face(session: Session, gallery, *, gate_id: str, image, actor: str,
     A bad upload (not an image, too large) raises E_IMAGE_INVALID / E_IMAGE_TOO_LARGE; a frame with
     no face is a denied decision (E_NO_FACE) so a kiosk can keep trying."""
     from trustface import imaging
+    from trustface.liveness import service as liveness
 
     now = utc(now)
     gate = get_gate(session, gate_id)
@@ -366,6 +367,11 @@ def decide_face(session: Session, gallery, *, gate_id: str, image, actor: str,
     if refusal is not None:
         return _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=refusal[0], message=refusal[1])
     pixels = image if not isinstance(image, (bytes, bytearray, str)) else imaging.load_image(image)
+    # liveness: a frame already used at this gate, or a blocklisted one, is refused before any face work
+    screen = liveness.screen_frame(session, gate, image, pixels, now=now)
+    if screen.refused:
+        return _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=screen.code,
+                       message=screen.message)
     grant = policy_gate.authorize(session, tenant_id=gate.tenant_id, site_id=gate.site_id, purpose=gate.purpose,
                                   mode=IDENTIFY, location_id=gate.location_id, actor=actor, now=now)
     if isinstance(grant, policy_gate.Denial):
@@ -381,5 +387,6 @@ def decide_face(session: Session, gallery, *, gate_id: str, image, actor: str,
         return _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=E_NO_MATCH,
                        message="no enrolled resident matched; use another way in")
     best = result.candidates[0]
+    screen.remember()  # this frame opened the gate: the same frame cannot open it again
     return _decide(session, gate, FACE, granted=True, actor=actor, now=now, subject_id=best.subject_id,
                    distance=best.distance)

@@ -14,8 +14,8 @@ from trustface import __version__
 from trustface.access.service import credential_key
 from trustface.api import errors
 from trustface.api.deps import Services
-from trustface.api.limits import BodySizeLimit, RateLimiter
-from trustface.api.routes import audit, faces, keys, sites, subjects
+from trustface.api.limits import BodySizeLimit, RateLimiter, SafePath
+from trustface.api.routes import audit, compliance, faces, keys, sites, subjects
 
 DESCRIPTION = """\
 Face recognition behind a consent-checking policy gate. Every face operation needs a grant for
@@ -67,14 +67,17 @@ def create_app(directory: Path | str | None = None, *, database_url: str | None 
     app.state.trustface = Services(dep, gallery or Gallery.open(dep), credential_key(dep.keys.tenant_kek_seed),
                                    limiter)
     errors.install(app)
-    for module in (sites, subjects, faces, audit, keys):
+    for module in (sites, subjects, faces, audit, keys, compliance):
         app.include_router(module.router)
     app.include_router(sites.public)
+    __import__("trustface.web", fromlist=["mount"]).mount(app)  # the pages: console, kiosk, self-service
+    app.include_router(__import__("trustface.api.routes.liveness", fromlist=["router"]).router)
 
     @app.get("/healthz", tags=["public"])
     def healthz() -> dict:
         return {"ok": True}
 
     app.add_middleware(BodySizeLimit, max_bytes=max_body)
+    app.add_middleware(SafePath)  # control or invisible characters in the path: 404 before any route
     app.add_middleware(SecurityHeaders)
     return app

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Iterator
 
 from fastapi import Depends, Header, Request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
 from trustface.access import keys, service as access
@@ -127,10 +129,46 @@ def json_content(request: Request) -> None:
         raise TrustfaceError(E_UNSUPPORTED_MEDIA, "send the body as application/json")
 
 
+#: characters refused anywhere in request text (names, ids, free text, JSON keys): NUL (PostgreSQL
+#: cannot store it: a 500 there, stored as-is by SQLite) and the other C0/C1 controls except tab and
+#: line breaks; bidi embedding/override/isolate controls, which make text display other than it reads
+#: ("Trojan Source", CVE-2021-42574); invisible zero-width spaces and the BOM; lone surrogates (a JSON
+#: "\ud800" escape), which no database encoding can store. ZWJ/ZWNJ and LRM/RLM stay: scripts need them.
+UNSAFE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2060\u2066-\u2069"
+                         "\ufeff\ud800-\udfff]")
+UNSAFE_TEXT_MESSAGE = ("text must not contain control characters, bidirectional overrides, zero-width spaces or "
+                       "unpaired surrogates")
+
+
+def unsafe_text(value) -> str | None:
+    """The first string in ``value`` (nested dicts and lists, keys included) holding a character of
+    :data:`UNSAFE_TEXT`, or None. Iterative: a deeply nested body cannot exhaust the stack."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if UNSAFE_TEXT.search(item):
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
+
+
 class Body(BaseModel):
-    """Base of JSON request bodies: unknown fields are refused (E_MALFORMED_REQUEST)."""
+    """Base of JSON request bodies: unknown fields are refused (E_MALFORMED_REQUEST), and so is
+    text with characters of :data:`UNSAFE_TEXT`."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _safe_text(cls, data):
+        if unsafe_text(data) is not None:
+            raise PydanticCustomError("unsafe_text", UNSAFE_TEXT_MESSAGE)
+        return data
 
 
 def parse(model: type[BaseModel], payload: dict):
@@ -153,10 +191,12 @@ async def json_object(request: Request) -> dict:
         raise TrustfaceError(E_UNSUPPORTED_MEDIA, "send the body as application/json")
     try:
         body = await request.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested thousands deep
         raise TrustfaceError(E_MALFORMED_REQUEST, "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise TrustfaceError(E_MALFORMED_REQUEST, "the body must be a JSON object")
+    if unsafe_text(body) is not None:
+        raise TrustfaceError(E_MALFORMED_REQUEST, UNSAFE_TEXT_MESSAGE)
     return body
 
 
@@ -218,6 +258,8 @@ async def images_and_fields(request: Request, *, max_images: int, fields: set[st
         raise TrustfaceError(E_INVALID_ARGUMENT, f"at most {max_images} images per request")
     if any(not img for img in images):
         raise TrustfaceError(E_IMAGE_INVALID, "an uploaded image is empty")
+    if unsafe_text(values) is not None:
+        raise TrustfaceError(E_MALFORMED_REQUEST, UNSAFE_TEXT_MESSAGE)
     return images, values
 
 

@@ -1,5 +1,6 @@
 """Request limits: a body-size cap enforced while the body streams in (413 before the rest is
-read), and per-key token buckets for expensive routes (429 with Retry-After)."""
+read), a path that may not carry control or invisible characters (404), and per-key token buckets
+for expensive routes (429 with Retry-After)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from trustface.access.codes import E_BODY_TOO_LARGE, E_RATE_LIMITED
 from trustface.errors import CATALOGUE, TrustfaceError
+from trustface.policy.codes import E_NOT_FOUND
 
 
 class BodyTooLarge(HTTPException):
@@ -55,6 +57,28 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class SafePath:
+    """ASGI middleware: a decoded path holding a character refused in request text (NUL, controls,
+    bidi overrides, zero-width spaces: :data:`trustface.api.deps.UNSAFE_TEXT`) names no object, so
+    it is answered 404 before any route or database sees it (PostgreSQL fails on a NUL in a query)."""
+
+    def __init__(self, app):
+        from trustface.api.deps import UNSAFE_TEXT
+
+        self.app, self.unsafe = app, UNSAFE_TEXT
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self.unsafe.search(scope.get("path", "")):
+            body = json.dumps({"error": {"code": E_NOT_FOUND, "message": "no such route or object: the path holds "
+                                         "control or invisible characters", "requirements": []}}).encode()
+            await send({"type": "http.response.start", "status": 404,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
 
 
 class RateLimiter:

@@ -32,6 +32,9 @@ except ImportError as exc:  # pragma: no cover - only while that room is absent
 
 from trustface.cli import gallery_commands  # noqa: E402,F401
 from trustface.cli import service_commands  # noqa: E402,F401
+from trustface.cli import web_commands  # noqa: E402,F401
+from trustface.cli import compliance_commands  # noqa: E402,F401
+from trustface.cli import intel_commands  # noqa: E402,F401
 
 
 def main() -> None:

@@ -394,3 +394,83 @@ class ApiKey(Base):
 
 
 ACCESS_TABLES = frozenset({"gates", "credentials", "api_keys"})
+
+
+# --- liveness and attack intelligence (issue 8) -------------------------------------------------------
+
+class LivenessChallenge(Base):
+    """An active-liveness challenge issued to a gate: a random sequence of ``steps`` (comma-separated:
+    blink, turn_left, turn_right, look_up, open_mouth) to perform between ``issued_at`` and
+    ``expires_at``. The nonce is single-use: ``used_at`` and ``result`` (passed / failed) are set when a
+    frame burst is checked against it."""
+
+    __tablename__ = "liveness_challenges"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    gate_id: Mapped[str] = mapped_column(ForeignKey("gates.id"), index=True)
+    steps: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    result: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class LivenessProbe(Base):
+    """Fingerprints of a frame that passed at a gate (a granted face, a passed liveness burst), kept for
+    the replay window only: SHA-256 of the uploaded bytes, SHA-256 of the decoded pixels and the 256-bit
+    DCT perceptual hash. Never the frame itself."""
+
+    __tablename__ = "liveness_probes"
+    __table_args__ = (Index("ix_liveness_probes_gate_seen", "gate_id", "seen_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    gate_id: Mapped[str] = mapped_column(ForeignKey("gates.id"))
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pixels: Mapped[str] = mapped_column(String(64))
+    phash: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LivenessIndicator(Base):
+    """One blocklist entry: a probe hash (``sha256``), a perceptual hash (``phash``), a client or a device
+    identifier (``client`` / ``device``, stored as SHA-256 of the identifier) seen in a presentation or
+    injection attack, here (``source`` = local) or by another deployment (``source`` = intel, with its
+    STIX indicator id and the reporter's pseudonymous identity). ``count`` and ``first_seen`` /
+    ``last_seen`` are the sighting; ``valid_until`` ends it."""
+
+    __tablename__ = "liveness_indicators"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_liveness_indicators_kind_value"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(128))
+    species: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(16))
+    stix_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    origin: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    count: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+LIVENESS_TABLES = frozenset({"liveness_challenges", "liveness_probes", "liveness_indicators"})
+
+
+# --- web pages (issue 6): console user accounts -------------------------------------------------------
+
+class ConsoleUser(Base):
+    """A person who signs in to the property console. ``password_hash`` is argon2id (never the
+    password); ``role`` is one of the API roles a person may hold (admin, operator, auditor) and
+    the account sees one tenant only. ``disabled_at`` ends every session of the account at once."""
+
+    __tablename__ = "web_users"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(12))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+WEB_TABLES = frozenset({"web_users"})

@@ -1,5 +1,9 @@
 """Tenants, sites, device locations, purposes, legal bases, PIAs, notices, signage, site suspension.
 
+PIAs go stale (:func:`pia_status`) when a purpose's modes are not all covered, the announced scope
+changed after approval, or a major incident was recorded; :func:`set_purpose_modes` refuses to switch
+identify/analyze on without an approved, fresh PIA (E_PIA_MISSING, R20).
+
 Every function takes the caller's session, validates, changes the database and writes its audit
 event in the same transaction (R21); the caller commits. ``now`` (aware UTC) moves the clock in tests.
 """
@@ -8,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from trustface import audit
 from trustface.audit.chain import canonical
-from trustface.db import repo
+from trustface.db import compliance_store, repo
 from trustface.db.models import DeviceLocation, LegalBasisRecord, Notice, Pia, Purpose, Site, Tenant, new_id
 from trustface.errors import TrustfaceError
 from trustface.policy import codes, profiles
@@ -259,6 +264,133 @@ def approve_pia(session: Session, *, purpose_id: str, modes, sections: dict, app
     _admin(session, "pia_approved", actor, site.tenant_id, now, pia_id=pia.id, purpose_id=purpose_id,
            modes=modes, approver=approver)
     return pia
+
+
+#: what makes an approved PIA stale (R20, CAC-9: re-assess when purpose or method changes or after a
+#: major security incident); :func:`pia_status` reports each reason it finds
+PIA_STALE_REASONS = ("modes_not_covered", "notice_scope_changed", "major_incident")
+#: notice fields whose change after approval changes the assessed scope (purpose, method)
+PIA_SCOPE_FIELDS = ("purposes", "methods")
+MAJOR_INCIDENT_SEVERITIES = frozenset({"major", "critical"})
+
+
+@dataclass(frozen=True)
+class PiaStatus:
+    """Where a purpose stands with its impact assessment (R20).
+
+    ``state``: ``fresh`` (an approved, unrevoked PIA covers every declared mode and nothing it
+    assessed has changed), ``stale`` (one exists but ``reasons`` say why it no longer holds),
+    ``missing`` (none, or all revoked) or ``not_required`` (no PIA and the purpose uses no mode the
+    profile reserves for one). ``pia`` is the PIA the state refers to (the fresh one, else the latest)."""
+
+    state: str
+    purpose_id: str
+    modes: tuple[str, ...]
+    required_modes: tuple[str, ...]
+    pia: Pia | None = None
+    reasons: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"state": self.state, "purpose_id": self.purpose_id, "modes": list(self.modes),
+                "required_modes": list(self.required_modes), "pia_id": self.pia.id if self.pia else None,
+                "pia_modes": self.pia.modes.split(",") if self.pia else [],
+                "approved_at": self.pia.approved_at.isoformat() if self.pia else None,
+                "approver": self.pia.approver if self.pia else None, "reasons": list(self.reasons)}
+
+
+def _notice_scope_at(notices: list[Notice], when: dt.datetime | None) -> dict | None:
+    """The scope fields of the general notice in force at ``when`` (None: the current one)."""
+    published = [n for n in notices if n.kind == "general" and n.published_at is not None
+                 and (when is None or n.published_at <= when)]
+    if not published:
+        return None
+    content = json.loads(max(published, key=lambda n: n.version).content)
+    return {f: content.get(f) for f in PIA_SCOPE_FIELDS}
+
+
+def _pia_stale_reasons(session: Session, pia: Pia, modes, site: Site, notices: list[Notice]) -> list[str]:
+    reasons = []
+    uncovered = [m for m in modes if m not in pia.modes.split(",")]
+    if uncovered:
+        reasons.append(f"modes_not_covered: {', '.join(uncovered)}")
+    before, now_scope = _notice_scope_at(notices, pia.approved_at), _notice_scope_at(notices, None)
+    if before is not None and now_scope is not None and before != now_scope:
+        changed = [f for f in PIA_SCOPE_FIELDS if before.get(f) != now_scope.get(f)]
+        reasons.append(f"notice_scope_changed: {', '.join(changed)}")
+    for ev in compliance_store.events(session, tenant_id=site.tenant_id, types=["admin"],
+                                      actions=["security_incident"]):
+        when = dt.datetime.fromisoformat(ev["occurred_at"])
+        if when > pia.approved_at and ev["payload"].get("severity") in MAJOR_INCIDENT_SEVERITIES \
+                and ev["payload"].get("site_id") in (None, site.id):
+            reasons.append(f"major_incident: audit event {ev['seq']}")
+            break
+    return reasons
+
+
+def pia_status(session: Session, purpose_id: str, *, modes=None) -> PiaStatus:
+    """The impact-assessment state of a purpose (R20, PIPL-55, CAC-9, GDPR-35).
+
+    A PIA is stale when the purpose's modes are not all covered by it (a mode was switched on
+    after approval), when the published notice's purposes or methods changed after approval (the
+    scope that was assessed is no longer the scope announced), or when a major security incident
+    was recorded after approval (an ``admin`` audit event with action ``security_incident`` and
+    severity major/critical). ``modes`` evaluates a planned mode set instead of the current one."""
+    purpose = repo.get(session, Purpose, purpose_id)
+    if purpose is None:
+        raise not_found("purpose", purpose_id)
+    site = repo.site(session, purpose.site_id)
+    profile = profiles.load(site.jurisdiction)
+    modes = tuple(_parse_modes(modes) if modes is not None else purpose.allowed_modes.split(","))
+    required = tuple(m for m in modes if m in profile.pia_required_modes)
+    current = [p for p in compliance_store.pias_of_purpose(session, purpose_id) if p.revoked_at is None]
+    if not current:
+        return PiaStatus("not_required" if not required else "missing", purpose_id, modes, required, None,
+                         () if not required else ("no approved, unrevoked PIA",))
+    notices = compliance_store.notices_of_site(session, site.id, "general")
+    stale = None
+    for pia in sorted(current, key=lambda p: (p.approved_at, p.id), reverse=True):
+        reasons = _pia_stale_reasons(session, pia, modes, site, notices)
+        if not reasons:
+            return PiaStatus("fresh", purpose_id, modes, required, pia)
+        stale = stale or PiaStatus("stale", purpose_id, modes, required, pia, tuple(reasons))
+    return stale
+
+
+def set_purpose_modes(session: Session, *, purpose_id: str, modes, actor: str,
+                      now: dt.datetime | None = None) -> Purpose:
+    """Switch a purpose's modes on or off (R5, R20).
+
+    Switching to a mode set that includes one the profile reserves for an impact assessment
+    (identify, analyze) needs an approved, fresh PIA covering every mode of the new set, approved
+    beforehand; otherwise E_PIA_MISSING (PIPL-55, CAC-9, GDPR-35). Earlier PIAs that do not cover
+    the new set become stale and are revoked (``pia_stale`` audit event), so the gate stops
+    relying on them. Consents stay per mode (PIPL-14(2)): a new mode needs its own consent."""
+    now = utc(now)
+    purpose = repo.get(session, Purpose, purpose_id)
+    if purpose is None:
+        raise not_found("purpose", purpose_id)
+    site = repo.site(session, purpose.site_id)
+    profile = profiles.load(site.jurisdiction)
+    new = _parse_modes(modes)
+    old = purpose.allowed_modes.split(",")
+    if new == old:
+        return purpose
+    status = pia_status(session, purpose_id, modes=new)
+    if status.required_modes and status.state != "fresh":
+        why = "; ".join(status.reasons) or "none approved"
+        raise TrustfaceError(codes.E_PIA_MISSING,
+                             f"switching {purpose.name!r} to {', '.join(new)} needs an approved, fresh impact "
+                             f"assessment covering those modes ({why})")
+    purpose.allowed_modes = ",".join(new)
+    for pia in compliance_store.pias_of_purpose(session, purpose_id):
+        if pia.revoked_at is None and not set(new) <= set(pia.modes.split(",")):
+            pia.revoked_at = now
+            _admin(session, "pia_stale", actor, site.tenant_id, now, pia_id=pia.id, purpose_id=purpose_id,
+                   reason="modes_changed", modes=new)
+    _admin(session, "purpose_modes_changed", actor, site.tenant_id, now, site_id=site.id, purpose_id=purpose_id,
+           old_modes=old, new_modes=new, pia_id=status.pia.id if status.pia else None,
+           pia_required=sorted(m for m in new if m in profile.pia_required_modes))
+    return purpose
 
 
 # --- notices ------------------------------------------------------------------------------------
