@@ -157,3 +157,30 @@ def test_gate_replay_and_challenge_bursts(api):
         events.close()
     assert {"E_REPLAY_DETECTED", "E_INJECTION_SUSPECTED", "E_CHALLENGE_EXPIRED"} <= set(reasons)
     assert api.ok("GET", "/v1/audit/verify", api.admin["key"])["ok"] is True
+
+
+def test_a_gate_that_requires_liveness_refuses_single_frames(api):
+    """A gate created with ``liveness: required`` never opens for one uploaded frame, however good
+    (E_LIVENESS_REQUIRED, with the other ways in, R25); only a passed challenge burst opens it."""
+    require_data("lfw", "images")
+    gate_key, face_gate, a = setup_resident(api)
+    admin = api.admin["key"]
+    site_id = api.ok("GET", f"/v1/gates/{face_gate}", admin)["site_id"]
+    strict = api.ok("POST", f"/v1/sites/{site_id}/gates", admin, 201,
+                    json={"name": "Lobby (unattended)", "methods": ["face", "pin"], "liveness": "required"})
+    assert strict["liveness"] == "required"
+    no_face = api.call("POST", f"/v1/sites/{site_id}/gates", admin,
+                       json={"name": "Side", "methods": ["pin"], "liveness": "required"})
+    assert no_face.status_code == 422 and error_code(no_face) == "E_INVALID_ARGUMENT"
+
+    single = api.ok("POST", f"/v1/gates/{strict['id']}/access", gate_key,
+                    files=[("image", ("f.jpg", lfw_bytes(SINGLE), "image/jpeg"))])
+    assert single["granted"] is False and single["reason"]["code"] == "E_LIVENESS_REQUIRED"
+    assert single["alternatives"] == ["pin"] and single["subject_id"] is None
+
+    ch = api.ok("POST", f"/v1/gates/{strict['id']}/liveness/challenge", gate_key, 201)
+    frames = sequence(ch["steps"])
+    time.sleep(1.2)
+    out = burst(api, gate_key, strict["id"], ch["nonce"], frames).json()
+    assert out["passed"] is True, out["reasons"]
+    assert out["decision"]["granted"] is True and out["decision"]["subject_id"] == a

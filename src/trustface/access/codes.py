@@ -30,6 +30,10 @@ E_ALTERNATIVE_REQUIRED = register(
 E_METHOD_NOT_OFFERED = register(
     "E_METHOD_NOT_OFFERED", 422, ("R6",), "The gate does not offer this way in; use one of the methods it lists.",
 )
+E_LIVENESS_REQUIRED = register(
+    "E_LIVENESS_REQUIRED", 403, ("R25", "ISO30107-3"),
+    "This gate opens by face only through the liveness challenge (a short frame burst), not a single frame.",
+)
 E_GATE_CLOSED = register(
     "E_GATE_CLOSED", 403, (), "The gate's schedule does not open it at this time.",
 )

@@ -30,6 +30,7 @@ from trustface.access.codes import (
     E_CREDENTIAL_EXPIRED,
     E_CREDENTIAL_INVALID,
     E_GATE_CLOSED,
+    E_LIVENESS_REQUIRED,
     E_METHOD_NOT_OFFERED,
     E_NO_MATCH,
 )
@@ -47,6 +48,8 @@ VISITOR_PASS = "visitor_pass"
 DEFAULT_PURPOSE = "door_access"
 QR_VALIDITY = dt.timedelta(days=365)
 VISITOR_VALIDITY = dt.timedelta(hours=24)
+#: "required": single frames are refused at the gate; only a passed challenge burst opens it (R24)
+LIVENESS_MODES = ("off", "required")
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -111,7 +114,7 @@ def gate_is_open(gate: Gate, now: dt.datetime) -> bool:
 
 
 def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: str = DEFAULT_PURPOSE,
-                location_id: str | None = None, schedule: dict | None = None, actor: str,
+                location_id: str | None = None, schedule: dict | None = None, liveness: str = "off", actor: str,
                 now: dt.datetime | None = None) -> Gate:
     """A gate offering ``methods``; face alone is refused with E_FACE_ONLY_POLICY (R6, SPC-10). A
     face gate needs the site to declare ``purpose`` with identify among its modes."""
@@ -123,6 +126,10 @@ def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: 
         if IDENTIFY not in declared.allowed_modes.split(","):
             raise TrustfaceError(codes.E_MODE_NOT_ALLOWED,
                                  f"a face gate identifies (1:N); purpose {purpose!r} does not allow identify here")
+    if liveness not in LIVENESS_MODES:
+        raise invalid(f"liveness is one of {', '.join(LIVENESS_MODES)}")
+    if liveness == "required" and FACE not in chosen:
+        raise invalid("liveness applies to face attempts: the gate offers no face")
     if location_id is not None:
         loc = repo.get(session, DeviceLocation, location_id)
         if loc is None or loc.site_id != site_id:
@@ -130,10 +137,10 @@ def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: 
     g = repo.add(session, Gate(id=new_id("gate"), tenant_id=site.tenant_id, site_id=site_id,
                                name=require_text(name, "gate name", max_len=200), methods=",".join(chosen),
                                purpose=purpose, location_id=location_id, schedule=_check_schedule(schedule),
-                               created_at=now))
+                               liveness=liveness, created_at=now))
     audit.record(session, "admin", actor=actor, tenant_id=site.tenant_id, now=now,
                  payload={"action": "gate_created", "gate_id": g.id, "site_id": site_id, "methods": list(chosen),
-                          "purpose": purpose})
+                          "purpose": purpose, "liveness": liveness})
     return g
 
 
@@ -152,6 +159,7 @@ def gate_to_dict(gate: Gate) -> dict:
     return {"id": gate.id, "site_id": gate.site_id, "name": gate.name, "methods": gate_methods(gate),
             "alternatives": alternatives(gate_methods(gate)), "purpose": gate.purpose,
             "location_id": gate.location_id, "schedule": json.loads(gate.schedule) if gate.schedule else None,
+            "liveness": gate.liveness,
             "created_at": gate.created_at.isoformat()}
 
 
@@ -351,19 +359,24 @@ def decide_credential(session: Session, secret: bytes, *, gate_id: str, method: 
                    credential_id=row.id)
 
 
-def decide_face(session: Session, gallery, *, gate_id: str, image, actor: str,
-                now: dt.datetime | None = None) -> Decision:
+def decide_face(session: Session, gallery, *, gate_id: str, image, actor: str, now: dt.datetime | None = None,
+                liveness_passed: bool = False) -> Decision:
     """A face at a gate: the policy gate grants 1:N identify for the gate's purpose, the gallery
     searches the consented subjects only, and a refusal or a miss offers the other methods.
 
     A bad upload (not an image, too large) raises E_IMAGE_INVALID / E_IMAGE_TOO_LARGE; a frame with
-    no face is a denied decision (E_NO_FACE) so a kiosk can keep trying."""
+    no face is a denied decision (E_NO_FACE) so a kiosk can keep trying. At a gate that requires
+    liveness, only :func:`trustface.liveness.service.check_burst` (``liveness_passed=True``) gets past
+    E_LIVENESS_REQUIRED."""
     from trustface import imaging
     from trustface.liveness import service as liveness
 
     now = utc(now)
     gate = get_gate(session, gate_id)
     refusal = _why_not(gate, FACE, now)
+    if refusal is None and gate.liveness == "required" and not liveness_passed:
+        refusal = (E_LIVENESS_REQUIRED, "this gate needs the liveness challenge: ask "
+                                        f"POST /v1/gates/{gate.id}/liveness/challenge, then send the frame burst")
     if refusal is not None:
         return _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=refusal[0], message=refusal[1])
     pixels = image if not isinstance(image, (bytes, bytearray, str)) else imaging.load_image(image)

@@ -351,6 +351,8 @@ class Gate(Base):
     purpose: Mapped[str] = mapped_column(String(80))  # the purpose a face at this gate is processed for
     location_id: Mapped[str | None] = mapped_column(ForeignKey("device_locations.id"), nullable=True)
     schedule: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: "required": a face opens this gate only through a passed liveness challenge (a frame burst)
+    liveness: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

@@ -198,6 +198,8 @@ class GateIn(Body):
     purpose: str = access.DEFAULT_PURPOSE
     location_id: str | None = None
     schedule: Schedule | None = None
+    liveness: Literal["off", "required"] = Field("off", description="required: a face opens the gate only "
+                                                                    "through the liveness challenge burst")
 
 
 @router.post("/v1/sites/{site_id}/gates", status_code=201, dependencies=JSON)
@@ -208,7 +210,8 @@ def create_gate(site_id: str, body: GateIn, who: Caller, svc: Svc) -> dict:
     with svc.tx() as s:
         scoped_site(s, who, site_id)
         g = access.create_gate(s, site_id=site_id, name=body.name, methods=body.methods, purpose=body.purpose,
-                               location_id=body.location_id, schedule=schedule, actor=who.actor)
+                               location_id=body.location_id, schedule=schedule, liveness=body.liveness,
+                               actor=who.actor)
         return access.gate_to_dict(g)
 
 

@@ -102,6 +102,7 @@
     }).then(function (g) {
       if (!g) { return; }
       gate = g;
+      if (g.liveness === "required") { liveness = true; }  // the gate refuses single frames
       $("key-panel").hidden = true;
       $("gate-panel").hidden = false;
       $("gate-name").textContent = g.name;
