@@ -9,7 +9,7 @@ compiled-statement cache keeps ``authorize()`` well under a millisecond (docs/be
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable, NamedTuple, TypeVar
+from typing import Collection, Iterable, NamedTuple, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -152,9 +152,9 @@ def consented_subject_ids(session: Session, purpose_id: str, mode: str, notice_h
 
 
 def consent_rows_for_gallery(session: Session, purpose_id: str, mode: str, notice_hash: str,
-                             now: dt.datetime) -> list[tuple]:
+                             now: dt.datetime, subject_ids: Collection[str] | None = None) -> list[tuple]:
     """(subject_id, birth_date, age_band, has_guardian, has_release, given_at, last_interaction_at)
-    for current consents."""
+    for current consents (of ``subject_ids`` only, when given)."""
     stmt = (
         select(_consents.c.subject_id, _subjects.c.birth_date, _subjects.c.age_band,
                _consents.c.guardian.is_not(None), _consents.c.written_release.is_not(None),
@@ -164,11 +164,15 @@ def consent_rows_for_gallery(session: Session, purpose_id: str, mode: str, notic
                _consents.c.status == "active", _consents.c.expires_at > now,
                _consents.c.notice_hash == notice_hash, _subjects.c.suspended_at.is_(None))
     )
+    if subject_ids is not None:
+        stmt = stmt.where(_consents.c.subject_id.in_(list(subject_ids)))
     return [tuple(r) for r in session.connection().execute(stmt).all()]
 
 
-def unsuspended_subject_ids(session: Session, tenant_id: str) -> set[str]:
+def unsuspended_subject_ids(session: Session, tenant_id: str, subject_ids: Collection[str] | None = None) -> set[str]:
     stmt = select(_subjects.c.id).where(_subjects.c.tenant_id == tenant_id, _subjects.c.suspended_at.is_(None))
+    if subject_ids is not None:
+        stmt = stmt.where(_subjects.c.id.in_(list(subject_ids)))
     return set(session.connection().execute(stmt).scalars())
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -620,7 +620,9 @@ class Gallery:
         slot = self._index_for(session, key)
         candidates: list[Candidate] = []
         if len(slot.index) and slot.key_version is not None:
-            allowed = gate.consented_subject_ids(session, grant, now=now)
+            def allowed(subject_ids):  # consent is checked for the nearest candidates only, not the gallery
+                return gate.consented_subject_ids(session, grant, now=now, among=subject_ids)
+
             probe = protection.protect(np.asarray(descriptor, dtype=np.float32),
                                        self._ring.matrix(grant.tenant_id, slot.key_version))
             candidates = self._search(slot.index, probe, k, limit, allowed, engine)
@@ -637,16 +639,23 @@ class Gallery:
         return IdentifyResult(tuple(candidates), name, limit, len(slot.index), slot.index.approximate, seq)
 
     @staticmethod
-    def _search(index: VectorIndex, probe: np.ndarray, k: int, limit: float, allowed: frozenset,
-                engine) -> list[Candidate]:
+    def _search(index: VectorIndex, probe: np.ndarray, k: int, limit: float,
+                allowed: Callable[[set[str]], Collection[str]], engine) -> list[Candidate]:
+        """The ``k`` nearest subjects within ``limit`` that ``allowed`` (asked once per new
+        candidate) says may be matched; searches deeper while too few pass."""
         want = max(4 * k, 16)
+        verdicts: dict[str, bool] = {}
         while True:
             distances, ids = index.search(probe, want)
+            # nearest first: everything past the threshold is out
+            near = [(d, s) for d, s in zip(distances.tolist(), index.subject_of(ids)) if d <= limit and s is not None]
+            unseen = {s for _, s in near if s not in verdicts}
+            if unseen:
+                ok = allowed(unseen)
+                verdicts.update((s, s in ok) for s in unseen)
             best: dict[str, float] = {}
-            for d, s in zip(distances.tolist(), index.subject_of(ids)):
-                if d > limit:
-                    break  # nearest first: the rest are further than the threshold
-                if s is not None and s in allowed and s not in best:
+            for d, s in near:
+                if verdicts[s] and s not in best:
                     best[s] = d
             exhausted = len(ids) < want or (len(distances) and distances[-1] > limit)
             if len(best) >= k or exhausted or want >= len(index):

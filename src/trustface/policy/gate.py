@@ -36,6 +36,7 @@ Order of checks (first failure wins; docs/policy.md):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 import datetime as dt
 import threading
 from dataclasses import dataclass
@@ -292,12 +293,14 @@ def require_grant(grant, *, mode: str | None = None, purpose: str | None = None,
     return grant
 
 
-def consented_subject_ids(session: Session, grant: Grant, *, now: dt.datetime | None = None) -> frozenset[str]:
+def consented_subject_ids(session: Session, grant: Grant, *, now: dt.datetime | None = None,
+                          among: Collection[str] | None = None) -> frozenset[str]:
     """Subjects whose data this grant may touch *now*: a current consent for the grant's purpose
     and mode (not withdrawn, expired or superseded, on the current notice), not suspended, with
     guardian consent / written release where the profile needs them. The gallery filters 1:N
     results with this (R5, R17, R23). For a grant under a statutory basis: every subject of the
-    tenant that is not suspended, while the basis is current."""
+    tenant that is not suspended, while the basis is current. ``among`` limits the answer (and the
+    rows read) to those subjects: the gallery asks only about its nearest candidates."""
     now = utc(now)
     require_grant(grant, now=now)
     if session.new or session.dirty or session.deleted:
@@ -313,13 +316,13 @@ def consented_subject_ids(session: Session, grant: Grant, *, now: dt.datetime | 
         current = {b[0] for b in repo.gate_legal_bases(Raw.of(session), grant.purpose_id, grant.mode, now)}
         if grant.legal_basis_id not in current:
             return frozenset()
-        ids = repo.unsuspended_subject_ids(session, grant.tenant_id)
+        ids = repo.unsuspended_subject_ids(session, grant.tenant_id, among)
     else:
         guardian_age = profile.guardian_age_for(site.guardian_age)
         ids = set()
         inactivity = dt.timedelta(days=profile.inactivity_limit_days)
         for sid, birth, band, has_guardian, has_release, given_at, last in repo.consent_rows_for_gallery(
-                session, grant.purpose_id, grant.mode, notice_hash, now):
+                session, grant.purpose_id, grant.mode, notice_hash, now, among):
             if max(last or given_at, given_at) + inactivity <= now:
                 continue
             if profile.written_release_required and not has_release:
