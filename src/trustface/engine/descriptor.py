@@ -18,8 +18,9 @@ DESCRIPTOR_DIM = 128
 
 
 def _shape(image: np.ndarray, face: Face, points: int) -> "dlib.full_object_detection":
-    predictor = models.landmarks_5() if points == 5 else models.landmarks_68()
-    return predictor(image, face.rect())
+    with models.DLIB_LOCK:  # loading included: two threads must not load a model at once either
+        predictor = models.landmarks_5() if points == 5 else models.landmarks_68()
+        return predictor(image, face.rect())
 
 
 def landmarks(image: np.ndarray, face: Face, points: int = 5) -> np.ndarray:
@@ -30,8 +31,9 @@ def landmarks(image: np.ndarray, face: Face, points: int = 5) -> np.ndarray:
     """
     if points not in (5, 68):
         raise ValueError("points must be 5 or 68")
-    shape = _shape(image, face, points)
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    with models.DLIB_LOCK:
+        shape = _shape(image, face, points)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
 #: Landmarks the chip is aligned on. 68 points beat 5 on LFW with the same network (99.12% vs
@@ -43,10 +45,11 @@ def aligned_chips(image: np.ndarray, faces: Sequence[Face]) -> list[np.ndarray]:
     """One aligned 150x150x3 uint8 chip per face (rotated, scaled and cropped on the landmarks)."""
     if not faces:
         return []
-    shapes = dlib.full_object_detections()
-    for face in faces:
-        shapes.append(_shape(image, face, ALIGNMENT_POINTS))
-    return list(dlib.get_face_chips(image, shapes, size=models.CHIP_SIZE, padding=models.CHIP_PADDING))
+    with models.DLIB_LOCK:  # re-entrant: _shape takes it too
+        shapes = dlib.full_object_detections()
+        for face in faces:
+            shapes.append(_shape(image, face, ALIGNMENT_POINTS))
+        return list(dlib.get_face_chips(image, shapes, size=models.CHIP_SIZE, padding=models.CHIP_PADDING))
 
 
 def describe_chips(chips: Sequence[np.ndarray], *, flip: bool = True, jitter: int = 0) -> np.ndarray:
@@ -61,7 +64,8 @@ def describe_chips(chips: Sequence[np.ndarray], *, flip: bool = True, jitter: in
     batch = [np.ascontiguousarray(c) for c in chips]
     if flip:
         batch += [np.ascontiguousarray(c[:, ::-1]) for c in chips]
-    vectors = np.array(models.face_encoder().compute_face_descriptor(batch, jitter), dtype=np.float32)
+    with models.DLIB_LOCK:
+        vectors = np.array(models.face_encoder().compute_face_descriptor(batch, jitter), dtype=np.float32)
     if flip:
         n = len(chips)
         vectors = (vectors[:n] + vectors[n:]) / 2

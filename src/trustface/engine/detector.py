@@ -73,17 +73,19 @@ def _clip(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, 
 
 
 def _hog(image: np.ndarray, upsample: int, label: str, offset: int = 0) -> list[Face]:
-    rects, scores, _ = models.hog_detector().run(image, upsample, 0.0)
-    faces = []
-    for r, s in zip(rects, scores):
-        box = (r.left() - offset, r.top() - offset, r.right() - offset, r.bottom() - offset)
-        faces.append(Face(box, float(s), label))
+    with models.DLIB_LOCK:  # dlib is not safe to enter from two threads (models.DLIB_LOCK)
+        rects, scores, _ = models.hog_detector().run(image, upsample, 0.0)
+        faces = []
+        for r, s in zip(rects, scores):
+            box = (r.left() - offset, r.top() - offset, r.right() - offset, r.bottom() - offset)
+            faces.append(Face(box, float(s), label))
     return faces
 
 
 def _cnn(image: np.ndarray, upsample: int) -> list[Face]:
-    found = models.cnn_detector()(image, upsample)
-    return [Face((d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), float(d.confidence), "cnn") for d in found]
+    with models.DLIB_LOCK:
+        found = models.cnn_detector()(image, upsample)
+        return [Face((d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), float(d.confidence), "cnn") for d in found]
 
 
 def auto_upsample(shape: tuple[int, ...], min_face: int) -> int:

@@ -8,10 +8,18 @@ on first use and kept.
 from __future__ import annotations
 
 import functools
+import threading
 
 import face_recognition_models as _files
 
 from trustface.engine._dlib import dlib
+
+#: Held around every call into dlib's models. dlib's Python bindings are not safe to enter from
+#: two threads at once: HOG detection in one thread while the ResNet runs in another corrupts
+#: the heap ("free(): invalid pointer", SIGABRT/SIGSEGV; both dlib builds, about 1 run in 3 of
+#: 4 threads for 8 s). The API decodes and describes in a thread pool, so a server answering
+#: concurrent face requests died under the soak (benchmarks/soak.py, docs/reliability.md).
+DLIB_LOCK = threading.RLock()
 
 #: Identifies the descriptor network; thresholds and stored templates are bound to it.
 MODEL_VERSION = "dlib_face_recognition_resnet_model_v1"

@@ -19,7 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from trustface import rights
 from trustface.access.codes import E_UNAUTHENTICATED
 from trustface.access.methods import METHODS
-from trustface.api.deps import scoped_site, scoped_subject
+from trustface.access.codes import E_MALFORMED_REQUEST
+from trustface.api.deps import UNSAFE_TEXT_MESSAGE, scoped_site, scoped_subject, unsafe_text
 from trustface.api.routes import audit as api_audit
 from trustface.api.routes import faces as api_faces
 from trustface.api.routes import keys as api_keys
@@ -85,6 +86,9 @@ async def form_of(request: Request) -> dict:
     """The submitted form (after the CSRF check); repeated fields become lists."""
     form = await request.form(max_files=2, max_fields=40)
     check_csrf(request, key_of(request), form.get("csrf"))
+    if unsafe_text([v for _, v in form.multi_items() if isinstance(v, str)]) is not None:
+        # NUL, controls, bidi overrides: refused as in the API (a NUL in an id failed in PostgreSQL)
+        raise TrustfaceError(E_MALFORMED_REQUEST, UNSAFE_TEXT_MESSAGE)
     out: dict = {}
     for k, v in form.multi_items():
         if k in out:

@@ -32,7 +32,8 @@ MAX_PASSWORD = 1024
 #: argon2id, 64 MiB, 3 passes, 1 lane (RFC 9106 second recommended option): ~0.1 s per sign-in
 _HASHER = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
 _DUMMY = _HASHER.hash("trustface-no-such-user")
-_EMAIL = re.compile(r"^[^@\s]{1,100}@[^@\s]{1,100}\.[^@\s]{1,50}$")
+#: (control characters are not part of an address: a NUL reached PostgreSQL and failed with a 500)
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,100}@[^@\s\x00-\x1f\x7f]{1,100}\.[^@\s\x00-\x1f\x7f]{1,50}$")
 
 
 @dataclass(frozen=True)
