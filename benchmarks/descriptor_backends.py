@@ -1,9 +1,11 @@
-"""Descriptor time per face for each dlib backend, side by side in one run, and their parity.
+"""Descriptor time per face for each backend, side by side in one run, and their parity.
 
     .venv/bin/python benchmarks/descriptor_backends.py [--runs 40] [--faces 100] [--json OUT]
 
-Each backend runs in its own process (one dlib per process) on one core, on the same aligned
-chip; parity compares descriptors of the first image of `--faces` LFW people.
+Backends: dlib-bin, dlib-blas and onnxruntime (the same network converted by
+trustface.engine.onnx_net). Each runs in its own process on one thread, on the same aligned
+chip; parity compares descriptors of the first image of `--faces` LFW people with dlib-bin's
+(the onnxruntime process extracts its chips with dlib-bin, so only the network differs).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import json, sys, time
 import numpy as np
 from trustface import engine, imaging
 from trustface.config import data_root
-from trustface.engine._dlib import BACKEND
+from trustface.engine.descriptor import descriptor_backend
+BACKEND = descriptor_backend()[0]
 runs, faces = int(sys.argv[1]), int(sys.argv[2])
 image = imaging.load_image(data_root() / "photos" / "examples" / "obama-480p.jpg")
 chip = engine.aligned_chips(image, engine.detect(image))
@@ -42,8 +45,17 @@ print(json.dumps({"backend": BACKEND, "median_ms": float(np.median(times) * 1000
 """
 
 
+BACKENDS = {  # report key: (TRUSTFACE_DESCRIPTOR_BACKEND, TRUSTFACE_DLIB_BACKEND)
+    "dlib_bin": ("bin", "bin"),
+    "dlib_blas": ("blas", "blas"),
+    "onnx": ("onnx", "bin"),
+}
+
+
 def measure(backend: str, runs: int, faces: int) -> dict:
-    env = {**os.environ, "TRUSTFACE_DLIB_BACKEND": backend, "OMP_NUM_THREADS": "1"}
+    descriptor, dlib_build = BACKENDS[backend]
+    env = {**os.environ, "TRUSTFACE_DESCRIPTOR_BACKEND": descriptor, "TRUSTFACE_DLIB_BACKEND": dlib_build,
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", PROBE, str(runs), str(faces)], env=env, capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout)
@@ -57,16 +69,25 @@ def main() -> None:
     args = parser.parse_args()
     import numpy as np
 
-    results = {b: measure(b, args.runs, args.faces) for b in ("bin", "blas")}
-    a, b = np.array(results["bin"].pop("vectors")), np.array(results["blas"].pop("vectors"))
+    load_before = os.getloadavg()
+    results = {b: measure(b, args.runs, args.faces) for b in BACKENDS}
+    vectors = {b: np.array(r.pop("vectors")) for b, r in results.items()}
+    ref = vectors["dlib_bin"]
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "dlib_bin": results["bin"],
-        "dlib_blas": results["blas"],
-        "speedup": round(results["bin"]["median_ms"] / results["blas"]["median_ms"], 2),
-        "parity_faces": len(a),
-        "parity_max_abs": float(np.abs(a - b).max()),
+        **results,
+        # dlib-blas against dlib-bin (the keys of earlier reports)
+        "speedup": round(results["dlib_bin"]["median_ms"] / results["dlib_blas"]["median_ms"], 2),
+        "parity_faces": len(ref),
+        "parity_max_abs": float(np.abs(ref - vectors["dlib_blas"]).max()),
+        # onnxruntime against dlib-bin
+        "onnx_speedup": round(results["dlib_bin"]["median_ms"] / results["onnx"]["median_ms"], 2),
+        "onnx_vs_blas_speedup": round(results["dlib_blas"]["median_ms"] / results["onnx"]["median_ms"], 2),
+        "onnx_parity_faces": len(vectors["onnx"]),
+        "onnx_parity_max_abs": float(np.abs(ref - vectors["onnx"]).max()) if ref.shape == vectors["onnx"].shape
+        else None,
+        "load_average_before": load_before,
         "load_average": os.getloadavg(),
     }
     print(json.dumps(report, indent=2))

@@ -83,3 +83,161 @@ def test_fast_backend_gives_the_same_descriptors_as_dlib_bin(lfw_dir):
     a, b = np.array(out["bin"]["vectors"]), np.array(out["blas"]["vectors"])
     assert a.shape[0] >= 98 and a.shape == b.shape
     assert np.abs(a - b).max() < 1e-5
+
+
+# --- onnxruntime: the same network converted from the dlib model file (engine/onnx_net.py) ---
+
+def _lfw_chips(lfw_dir, people: int) -> list[np.ndarray]:
+    from trustface import engine, imaging
+
+    chips = []
+    for person in sorted((lfw_dir / "images").iterdir())[: people * 7 : 7]:
+        image = imaging.load_image(sorted(person.iterdir())[0])
+        face = engine.central_face(engine.detect(image, method="hog"), image.shape)
+        if face is not None:
+            chips.append(engine.aligned_chips(image, [face])[0])
+    return chips
+
+
+@pytest.fixture(scope="module")
+def lfw_chips(lfw_dir) -> list[np.ndarray]:
+    chips = _lfw_chips(lfw_dir, 16)
+    assert len(chips) >= 12
+    return chips
+
+
+def test_the_dlib_model_file_is_read_completely():
+    from trustface.engine import onnx_net
+
+    layers, means = onnx_net.read_dlib_net(onnx_net.model_file().read_bytes())
+    assert np.allclose(means, (122.782, 117.001, 104.298))  # input_rgb_image_sized's defaults
+    convs = [layer for layer in layers if layer.kind == "con"]
+    assert len(convs) == 29 and convs[0].params["weight"].shape == (32, 3, 7, 7)
+    assert layers[-1].kind == "fc" and layers[-1].params["weight"].shape == (256, 128)
+
+
+def test_onnx_gives_dlib_descriptors_on_real_faces(lfw_chips):
+    from trustface.engine import models, onnx_net
+
+    graph, record = onnx_net.prepare()
+    assert record["verified"], record
+    session = onnx_net.session(graph)
+    chips = lfw_chips + [np.ascontiguousarray(c[:, ::-1]) for c in lfw_chips]
+    ours = onnx_net.run(session, chips)
+    with models.DLIB_LOCK:
+        theirs = np.array(models.face_encoder().compute_face_descriptor(chips, 0), dtype=np.float32)
+    assert ours.shape == theirs.shape == (len(chips), 128)
+    assert np.abs(ours - theirs).max() < 1e-5
+
+
+def test_describe_chips_runs_on_onnx_by_default_with_the_same_descriptors(lfw_chips):
+    code = """
+import json, sys, numpy as np
+from trustface.engine import describe_chips
+from trustface.engine.descriptor import descriptor_backend
+chips = np.array(json.loads(sys.stdin.read()), dtype=np.uint8)
+print(json.dumps({"backend": descriptor_backend(), "vectors": describe_chips(list(chips)).tolist()}))
+"""
+    payload = json.dumps(np.array(lfw_chips[:6]).tolist())
+    out = {}
+    for backend in ("auto", "bin"):
+        env = {k: v for k, v in os.environ.items() if k not in ("TRUSTFACE_DLIB_BACKEND", "TRUSTFACE_DESCRIPTOR_BACKEND")}
+        env["TRUSTFACE_DESCRIPTOR_BACKEND"] = backend
+        result = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, text=True, env=env,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr
+        out[backend] = json.loads(result.stdout)
+    assert out["auto"]["backend"][0] == "onnxruntime" and "verified against" in out["auto"]["backend"][1]
+    assert out["bin"]["backend"][0] == "dlib-bin"
+    a, b = np.array(out["auto"]["vectors"]), np.array(out["bin"]["vectors"])  # flip-averaged
+    assert a.shape == (6, 128) and np.abs(a - b).max() < 1e-5
+
+
+DESCRIPTOR_INFO = """
+import sys
+if "block" in sys.argv:
+    sys.modules["onnxruntime"] = None  # as where onnxruntime is not installed
+from trustface.engine.descriptor import descriptor_backend
+print(" | ".join(descriptor_backend()))
+"""
+
+
+def _descriptor_probe(env: dict, *args: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ("TRUSTFACE_DLIB_BACKEND", "TRUSTFACE_DESCRIPTOR_BACKEND")}
+    return subprocess.run([sys.executable, "-c", DESCRIPTOR_INFO, *args], capture_output=True, text=True,
+                          env={**base, **env}, timeout=300)
+
+
+def test_without_onnxruntime_the_descriptor_falls_back_to_dlib_and_says_why():
+    result = _descriptor_probe({}, "block")
+    assert result.returncode == 0, result.stderr
+    backend, reason = result.stdout.strip().split(" | ", 1)
+    assert backend in ("dlib-blas", "dlib-bin")
+    assert "onnxruntime backend unavailable" in reason and "ModuleNotFoundError" in reason
+
+
+def test_asking_for_onnx_without_onnxruntime_fails_clearly():
+    result = _descriptor_probe({"TRUSTFACE_DESCRIPTOR_BACKEND": "onnx"}, "block")
+    assert result.returncode != 0 and "TRUSTFACE_DESCRIPTOR_BACKEND=onnx but the onnxruntime backend" in result.stderr
+
+
+def test_the_legacy_dlib_switch_still_forces_dlib_for_the_descriptor():
+    result = _descriptor_probe({"TRUSTFACE_DLIB_BACKEND": "bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("dlib-bin | dlib asked for")
+
+
+def test_an_unknown_descriptor_backend_is_refused():
+    result = _descriptor_probe({"TRUSTFACE_DESCRIPTOR_BACKEND": "gpu"})
+    assert result.returncode != 0 and "use auto, onnx, blas or bin" in result.stderr
+
+
+def test_a_corrupt_or_missing_cache_is_rebuilt_and_a_failed_check_is_not_used(tmp_path, monkeypatch, lfw_chips):
+    from trustface.engine import onnx_net
+
+    monkeypatch.setenv("TRUSTFACE_ONNX_DIR", str(tmp_path))
+    chips = lfw_chips[:2]
+    graph, record = onnx_net.prepare(chips=chips)
+    assert graph.parent == tmp_path and record["verified"] and record["faces"] == 2
+    good = graph.read_bytes()
+
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0xFF  # one flipped byte inside the weights
+    graph.write_bytes(bytes(damaged))
+    rebuilt, record = onnx_net.prepare(chips=chips)
+    assert rebuilt == graph and graph.read_bytes() == good and record["verified"]
+
+    graph.with_name(graph.stem + ".verified.json").unlink()
+    graph.write_bytes(b"not a graph")
+    _, record = onnx_net.prepare(chips=chips)
+    assert graph.read_bytes() == good and record["verified"]
+
+    # a graph whose check against dlib failed is never used: the descriptor falls back, and says why
+    record_path = graph.with_name(graph.stem + ".verified.json")
+    record_path.write_text(json.dumps({**record, "verified": False, "max_abs": 0.25}))
+    result = _descriptor_probe({"TRUSTFACE_ONNX_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    backend, reason = result.stdout.strip().split(" | ", 1)
+    assert backend.startswith("dlib-") and "differs from dlib (max abs 0.25" in reason
+
+
+def test_without_real_faces_at_conversion_the_first_chips_described_are_the_check(tmp_path, lfw_chips):
+    code = """
+import json, sys, numpy as np
+from trustface.engine import describe_chips
+from trustface.engine.descriptor import descriptor_backend
+chips = list(np.array(json.loads(sys.stdin.read()), dtype=np.uint8))
+before = descriptor_backend()
+describe_chips(chips, flip=False)
+print(json.dumps([before, descriptor_backend()]))
+"""
+    env = {k: v for k, v in os.environ.items() if k not in ("TRUSTFACE_DLIB_BACKEND", "TRUSTFACE_DESCRIPTOR_BACKEND")}
+    env.update(TRUSTFACE_ONNX_DIR=str(tmp_path / "cache"), TRUSTFACE_DATA=str(tmp_path / "no-data"))
+    result = subprocess.run([sys.executable, "-c", code], input=json.dumps(np.array(lfw_chips[:2]).tolist()),
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    before, after = json.loads(result.stdout)
+    assert before == ["onnxruntime", "verification pending (first chips described)"]
+    assert after[0] == "onnxruntime" and "on 2 real faces" in after[1]
+    record = json.loads(next((tmp_path / "cache").glob("*.verified.json")).read_text())
+    assert record["verified"] and record["source"] == "first chips described"

@@ -164,7 +164,7 @@ def bench_lfw(
     from trustface.bench import lfw
     from trustface.config import data_root
     from trustface.engine import MODEL_VERSION
-    from trustface.engine._dlib import BACKEND
+    from trustface.engine.descriptor import descriptor_backend
 
     lfw_dir = (data or data_root()) / "lfw"
     if not (lfw_dir / "pairs.txt").is_file():
@@ -183,7 +183,7 @@ def bench_lfw(
         report, extras = lfw.run(lfw_dir, folds=folds, peer=peer, workers=workers, on_stage=stage)
 
     report.update(
-        model=MODEL_VERSION, backend=BACKEND, date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        model=MODEL_VERSION, backend=descriptor_backend()[0], date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         machine=f"{platform.machine()}, {report['workers']} workers", command=" ".join(["trustface", *sys.argv[1:]]),
     )
     if calibrate:
@@ -212,12 +212,16 @@ def doctor() -> None:
     from trustface.config import data_root
     from trustface.engine import MODEL_VERSION, operating_points
     from trustface.engine._dlib import BACKEND, BACKEND_REASON, dlib
+    from trustface.engine.descriptor import descriptor_backend
     from trustface.engine.thresholds import calibration
 
+    backend, reason = descriptor_backend()
     _emit({
         "trustface": __version__,
-        "backend": BACKEND,
-        "backend_reason": BACKEND_REASON,
+        "backend": backend,
+        "backend_reason": reason,
+        "dlib_backend": BACKEND,
+        "dlib_backend_reason": BACKEND_REASON,
         "dlib": dlib.__version__,
         "dlib_use_blas": bool(getattr(dlib, "DLIB_USE_BLAS", False)),
         "model": MODEL_VERSION,

@@ -7,8 +7,11 @@ Two builds of the same dlib can serve the engine:
   faster with the same descriptors (within 1e-5);
 * ``dlib-bin``: the prebuilt wheel from PyPI (no BLAS), always installed as the fallback.
 
+The descriptor network itself may run on onnxruntime instead (``descriptor.py``,
+``onnx_net.py``); dlib always runs detection, landmarks and chip extraction.
+
 ``TRUSTFACE_DLIB_BACKEND`` = ``auto`` (default: the fast build when present), ``blas`` (fail
-if absent) or ``bin``; ``TRUSTFACE_DLIB_BLAS_DIR`` moves the fast build. ``BACKEND`` and ``BACKEND_REASON`` say what runs and why
+if absent) or ``bin`` (where it is unset, ``TRUSTFACE_DESCRIPTOR_BACKEND=blas|bin`` counts); ``TRUSTFACE_DLIB_BLAS_DIR`` moves the fast build. ``BACKEND`` and ``BACKEND_REASON`` say what runs and why
 (``trustface doctor`` prints them).
 """
 
@@ -48,7 +51,9 @@ def openblas_coretype(flags: set[str]) -> str | None:
 
 
 def _load():
-    wanted = os.environ.get("TRUSTFACE_DLIB_BACKEND", "auto")
+    # TRUSTFACE_DESCRIPTOR_BACKEND=blas|bin (descriptor.py) names a dlib build too.
+    descriptor = os.environ.get("TRUSTFACE_DESCRIPTOR_BACKEND")
+    wanted = os.environ.get("TRUSTFACE_DLIB_BACKEND") or (descriptor if descriptor in ("blas", "bin") else "auto")
     if wanted not in ("auto", "blas", "bin"):
         raise RuntimeError(f"TRUSTFACE_DLIB_BACKEND={wanted!r}: use auto, blas or bin")
     if wanted != "bin" and FAST_DIR.is_dir():
@@ -71,7 +76,7 @@ def _load():
         raise RuntimeError(f"TRUSTFACE_DLIB_BACKEND=blas but {FAST_DIR} is missing; run scripts/fast-dlib.sh")
     import dlib as module
 
-    reason = "asked for by TRUSTFACE_DLIB_BACKEND=bin" if wanted == "bin" else f"no fast build at {FAST_DIR}"
+    reason = "asked for by the environment (bin)" if wanted == "bin" else f"no fast build at {FAST_DIR}"
     return module, "dlib-bin", reason
 
 
