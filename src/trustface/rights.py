@@ -16,6 +16,7 @@ from trustface import audit
 from trustface.access import service as access
 from trustface.db import access_store, audit_store, repo
 from trustface.db.models import new_id
+from trustface.gallery import images as image_store
 from trustface.gallery import store as gallery_store
 from trustface.policy import ledger
 from trustface.policy._common import invalid, utc
@@ -65,7 +66,7 @@ def subject_report(session: Session, subject_id: str, *, actor: str, now: dt.dat
         "identity": ({k: getattr(identity, k) for k in ("display_name", "external_ref", "contact")}
                      if identity else None),
         "templates": templates,
-        "photos_kept": 0,
+        "photos_kept": image_store.count(session, subject_id),
         "credentials": [access.credential_to_dict(c) for c in access_store.credentials_of_subject(session, subject_id)],
         "recent_access": [{"seq": e["seq"], "at": e["occurred_at"], **{k: v for k, v in json.loads(e["payload"]).items()
                                                                          if k in ("gate_id", "method", "result", "reason")}}

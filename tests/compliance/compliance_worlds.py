@@ -19,14 +19,16 @@
     it at the profile's 1,095 days, E_RETENTION_UNBOUNDED);
   - a minor without guardian consent: an adult consents, then ``correct_subject_age`` (a real
     service function) reveals a 12-year-old;
-  - photos kept: trustface has no path that stores a photo (the gallery keeps templates only and
-    refuses ``retain_images``), so a camera integration is simulated by JPEG files written into the
-    deployment folder, which the check scans.
+  - photos kept: trustface keeps a photo only under a written ``retain_image`` consent, sealed in
+    ``gallery_images``; a camera integration is simulated by JPEG files written into the deployment
+    folder, which the check scans, and a photo row for a shopper without that consent is inserted
+    in the database (its ciphertext is random bytes: the check reads consents, not photos).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +36,7 @@ from sqlalchemy import insert, update
 
 from trustface.access import service as access
 from trustface.compliance import notices
-from trustface.db.models import Gate, Purpose, Site
+from trustface.db.models import GalleryImage, Gate, Purpose, Site
 from trustface.demo import setup_demo
 from trustface.policy import gate, ledger, sites
 
@@ -157,6 +159,9 @@ def build_mall(dep, *, now: dt.datetime) -> dict:
         conn.execute(insert(Gate.__table__).values(id=staff_door, tenant_id=t.id, site_id=site.id, name="Staff door",
                                                    methods="face", purpose="entry", location_id=None, schedule=None,
                                                    created_at=now))
+        conn.execute(insert(GalleryImage.__table__).values(
+            image_id="img_unconsented01", tenant_id=t.id, subject_id=shoppers[0], purpose_id=entry.id,
+            consent_id=None, key_version=1, content_type="image/jpeg", ciphertext=os.urandom(2048), created_at=now))
     from PIL import Image
 
     captures = Path(dep.directory) / "captures" / "cam1"

@@ -97,7 +97,9 @@ def test_the_misconfigured_mall_fails_each_check_with_ids_and_evidence(deploymen
 
     ev = found["photos_kept"]["evidence"]
     assert ev["image_files"] == 3 and all(p.startswith("captures/") for p in ev["sample_image_files"])
-    assert ev["unexpected_binary_columns"] == []  # the database itself holds no image column
+    assert ev["unexpected_binary_columns"] == [] and ev["oversized_binary_values"] == {}
+    assert ev["photos_kept_encrypted"] == 1 and ev["sample_subject_ids"] == [mall["shoppers"][0]]
+    assert "without a current written image consent" in ev["summary"]
 
     # what the mall did not break still passes: nothing was hidden by the direct edits
     for check in ("audit_chain", "disclosures", "enrolled_without_consent", "key_management"):

@@ -117,12 +117,95 @@ def test_R9_photo_retention_refused_and_quality_gate_applies(deployment, people,
     g = authorize(w, sub, "verify")
     with deployment.transaction() as s, raises_code(E_IMAGE_RETENTION_REFUSED):
         gallery.enrol(s, g, [people["Tony_Blair"].paths[0]], retain_images=True, now=NOW)
+    # the purpose does not offer image retention: no consent and no grant for it can exist
+    with raises_code(codes.E_MODE_NOT_ALLOWED):
+        consent(w, sub, "retain_image", method="signature")
+    assert isinstance(authorize(w, sub, "retain_image"), gate.Denial)
     blank = np.full((200, 200, 3), 128, dtype=np.uint8)
     with deployment.transaction() as s, raises_code("E_NO_FACE"):
         gallery.enrol(s, g, [blank], now=NOW)
     with deployment.session() as s:
         assert repo.gallery_templates_of_subject(s, sub) == []
         s.rollback()
+
+
+def _kept_rows(dep, sub):
+    from trustface.gallery import images
+
+    with dep.session() as s:
+        rows = [(r.image_id, r.purpose_id, bytes(r.ciphertext)) for r in images.of_subject(s, sub)]
+        s.rollback()
+    return rows
+
+
+def test_R9_photos_kept_only_under_a_written_image_consent_and_erased_with_the_subject(deployment, people):
+    w = make_world(deployment, modes=("verify", "identify", "retain_image"))
+    gallery = Gallery.open(deployment)
+    person = people["Gerhard_Schroeder"]
+    photos = [Path(p).read_bytes() for p in person.paths[:2]]
+    sub = add_subject(w)
+    consent(w, sub, "identify")
+    # a click is not a written consent (R9: "a separate written image consent")
+    with raises_code(codes.E_WRITTEN_RELEASE_REQUIRED):
+        consent(w, sub, "retain_image")
+    consent(w, sub, "retain_image", method="signature")
+    face, keep = authorize(w, sub, "identify"), authorize(w, sub, "retain_image")
+    assert isinstance(keep, Grant)
+    # the retention grant alone does not keep photos: the caller must ask for it too
+    with deployment.transaction() as s:
+        gallery.enrol(s, [face, keep], photos, now=NOW)
+    assert _kept_rows(deployment, sub) == []
+    with deployment.transaction() as s:
+        gallery.enrol(s, [face, keep], photos, retain_images=True, now=NOW)
+    rows = _kept_rows(deployment, sub)
+    assert len(rows) == 2
+    with deployment.session() as s:
+        kept = gallery.kept_photos(s, sub)
+        s.rollback()
+    assert sorted(k[2] for k in kept) == sorted(photos) and {k[1] for k in kept} == {"image/jpeg"}
+    needles = {f"photo_{i}": p[1000:1512] for i, p in enumerate(photos)}
+    assert _scan(deployment, needles) == []  # sealed, never in clear
+    retained = [e for e in audit_payloads(deployment, "enrolment") if e["action"] == "photos_retained"]
+    assert len(retained) == 1 and retained[0]["photos_stored"] == 2 and retained[0]["consent_id"]
+
+    # a swapped ciphertext is detected and named
+    _raw_update(deployment, "UPDATE gallery_images SET ciphertext = :c WHERE image_id = :i",
+                {"c": rows[1][2], "i": rows[0][0]})
+    with deployment.session() as s, raises_code(E_TEMPLATE_INTEGRITY):
+        gallery.kept_photos(s, sub)
+    _raw_update(deployment, "UPDATE gallery_images SET ciphertext = :c WHERE image_id = :i",
+                {"c": rows[0][2], "i": rows[0][0]})
+
+    # renewal re-seals kept photos with the subject's new data key
+    with deployment.transaction() as s:
+        rotate_keys(s, deployment.keys.tenant_kek_seed, actor=ADMIN, now=NOW)
+    with deployment.session() as s:
+        assert sorted(k[2] for k in gallery.kept_photos(s, sub)) == sorted(photos)
+        s.rollback()
+    assert {r[2] for r in _kept_rows(deployment, sub)}.isdisjoint({r[2] for r in rows})
+
+    # withdrawing the image consent deletes the photos and keeps the templates (R14)
+    with deployment.transaction() as s:
+        ledger.withdraw_consent(s, subject_id=sub, site_id=w.site_id, purpose=w.purpose, mode="retain_image",
+                                channel="app", actor=f"subject:{sub}", now=NOW)
+    assert _kept_rows(deployment, sub) == []
+    certs = [e for e in audit_payloads(deployment, "deletion") if e.get("mode") == "retain_image"]
+    assert len(certs) == 1 and certs[0]["deleted"]["gallery.images"] == 2
+    assert identify(w, gallery, person.probe).candidates[0].subject_id == sub
+
+    # kept again, then the subject is erased: photos, templates and the data key all go
+    consent(w, sub, "retain_image", method="signature")
+    with deployment.transaction() as s:
+        gallery.enrol(s, [face, authorize(w, sub, "retain_image")], photos[:1], retain_images=True, now=NOW)
+    assert len(_kept_rows(deployment, sub)) == 1
+    with deployment.transaction() as s:
+        certs = erase_subject(s, sub, actor=ADMIN, now=NOW)
+    assert sum(c["deleted"].get("gallery.images", 0) for c in certs) == 1
+    assert _kept_rows(deployment, sub) == []
+    with deployment.session() as s:
+        assert repo.gallery_subject_key(s, sub) is None
+        s.rollback()
+    assert _scan(deployment, needles) == []
 
 
 # --- unlinkability (ISO24745, R11) ------------------------------------------------------------------------
@@ -435,7 +518,7 @@ def test_top_k_and_other_purpose_gallery(deployment, people):
 def test_index_follows_changes_made_by_another_process(deployment, people):
     w = make_world(deployment)
     server = Gallery.open(deployment)                    # e.g. the API server
-    admin = Gallery(deployment, exact_limit=0)           # e.g. a CLI in another process; IVF path
+    admin = Gallery(deployment, exact_limit=0)           # e.g. a CLI in another process; approximate path
     a = enrol(w, admin, people["Colin_Powell"])
     assert identify(w, server, people["Colin_Powell"].probe).candidates[0].subject_id == a  # resync on generation
     b = enrol(w, server, people["Tony_Blair"])

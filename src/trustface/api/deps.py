@@ -9,7 +9,7 @@ import binascii
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Iterator
+from typing import Annotated, Iterator, Literal
 
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -23,6 +23,7 @@ from trustface.db import access_store, repo
 from trustface.errors import E_IMAGE_INVALID, E_INVALID_ARGUMENT, TrustfaceError
 from trustface.policy import codes
 from trustface.policy.gate import Denial, Grant
+from trustface.policy.vocab import MODES
 
 
 @dataclass
@@ -155,6 +156,10 @@ def unsafe_text(value) -> str | None:
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
     return None
+
+
+#: a processing mode (policy.vocab.MODES), as the OpenAPI enum
+Mode = Literal[MODES]
 
 
 class Body(BaseModel):

@@ -32,7 +32,10 @@ SAMPLE = 10
 FACE_MODES = (VERIFY, IDENTIFY)
 
 #: binary columns that hold protected templates and wrapped keys, never images (gallery, R9)
-EXPECTED_BINARY = frozenset({"gallery_templates.ciphertext", "gallery_subject_keys.wrapped_key"})
+EXPECTED_BINARY = frozenset({"gallery_templates.ciphertext", "gallery_subject_keys.wrapped_key",
+                             "gallery_images.ciphertext"})
+#: photos kept under a written image consent (R9) are larger than a template by nature
+PHOTO_COLUMNS = frozenset({"gallery_images.ciphertext"})
 #: a sealed template: 128 float32 + 12-byte nonce + 16-byte tag = 540 bytes; anything far larger is not one
 MAX_TEMPLATE_BYTES = 4096
 #: magic numbers of image formats a camera or an export might leave behind
@@ -510,15 +513,18 @@ def _scan_images(directory: Path) -> tuple[int, list[str], int]:
 def photos_kept(ctx: Context) -> Result:
     stats = compliance_store.binary_column_stats(ctx.session)
     unexpected = sorted(set(stats) - EXPECTED_BINARY)
-    oversized = {k: v[1] for k, v in stats.items() if v[1] > MAX_TEMPLATE_BYTES}
+    oversized = {k: v[1] for k, v in stats.items() if v[1] > MAX_TEMPLATE_BYTES and k not in PHOTO_COLUMNS}
     enrolments = ctx.site_events(["enrolment"])
     stored = [e["seq"] for e in enrolments if e["payload"].get("photos_stored")]
+    kept, without_consent = compliance_store.kept_photos(ctx.session, ctx.purposes_by_id)
     refused = [e["seq"] for e in ctx.site_events(["denial", "admin"]) if "IMAGE_RETENTION" in json.dumps(e["payload"])]
     evidence = {"binary_columns": {k: {"rows": v[0], "largest_bytes": v[1]} for k, v in stats.items()},
                 "unexpected_binary_columns": unexpected, "oversized_binary_values": oversized,
                 "enrolments": len(enrolments),
                 "photos_used_for_enrolment": sum(int(e["payload"].get("photos") or 0) for e in enrolments),
-                "enrolments_that_stored_photos": len(stored), "audit_seqs": (stored + refused)[:SAMPLE]}
+                "enrolments_that_stored_photos": len(stored), "audit_seqs": (stored + refused)[:SAMPLE],
+                "photos_kept_encrypted": kept, "subjects_with_photos_but_no_image_consent": len(without_consent),
+                "sample_subject_ids": without_consent[:SAMPLE]}
     if ctx.directory is not None:
         scanned, images, count = _scan_images(ctx.directory)
         evidence.update({"deployment_files_scanned": scanned, "image_files": count, "sample_image_files": images[:SAMPLE]})
@@ -532,15 +538,19 @@ def photos_kept(ctx: Context) -> Result:
         problems.append(f"binary columns beyond templates and wrapped keys: {', '.join(unexpected)}")
     if oversized:
         problems.append(f"binary values larger than a protected template: {', '.join(oversized)}")
-    if stored:
-        problems.append(f"{len(stored)} enrolments report stored photos")
+    if without_consent:
+        problems.append(f"photos are kept for {len(without_consent)} subjects without a current written image "
+                        "consent")
     if problems:
         evidence["summary"] = "; ".join(problems)
-        return Result(FAIL, evidence, "Delete the stored face images and whatever writes them; trustface keeps only "
-                                      "protected templates (a separate written image consent would be needed).")
+        return Result(FAIL, evidence, "Delete the stored face images and whatever writes them; keep photos only "
+                                      "under a separate written image consent (mode retain_image), sealed in the "
+                                      "gallery.")
     where = "" if ctx.directory is not None else " (deployment folder not scanned)"
-    evidence["summary"] = (f"no photos kept: {evidence['photos_used_for_enrolment']} enrolment photos became templates "
-                           f"and were discarded; the schema has no image column; no image file in the deployment "
+    kept_note = (f"{kept} photos kept sealed, each under a current written image consent" if kept
+                 else "no photos kept")
+    evidence["summary"] = (f"{kept_note}; {evidence['photos_used_for_enrolment']} enrolment photos became templates"
+                           f"{' and were discarded' if not kept else ''}; no image file in the deployment "
                            f"folder{where}")
     return Result(PASS if ctx.directory is not None else WARN, evidence,
                   None if ctx.directory is not None else "Assess with the deployment folder to scan it for images.")

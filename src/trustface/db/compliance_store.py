@@ -16,6 +16,7 @@ from sqlalchemy import LargeBinary, and_, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from trustface.db.models import (
+    GalleryImage,
     AuditEvent,
     Base,
     Consent,
@@ -135,6 +136,21 @@ def binary_column_stats(session: Session) -> dict[str, tuple[int, int]]:
         rows, largest = session.execute(select(func.count(col), func.max(func.length(col)))).one()
         out[f"{table_name}.{column_name}"] = (int(rows or 0), int(largest or 0))
     return out
+
+
+def kept_photos(session: Session, purpose_ids: Iterable[str]) -> tuple[int, list[str]]:
+    """(photos kept for these purposes, subject ids of those kept without an active consent for
+    mode ``retain_image`` of that purpose)."""
+    ids = list(purpose_ids)
+    if not ids:
+        return 0, []
+    total = session.scalar(select(func.count()).select_from(GalleryImage).where(GalleryImage.purpose_id.in_(ids)))
+    covered = select(Consent.id).where(Consent.subject_id == GalleryImage.subject_id,
+                                       Consent.purpose_id == GalleryImage.purpose_id,
+                                       Consent.mode == "retain_image", Consent.status == "active").exists()
+    bare = session.scalars(select(GalleryImage.subject_id).where(GalleryImage.purpose_id.in_(ids), ~covered)
+                           .distinct().order_by(GalleryImage.subject_id))
+    return int(total or 0), list(bare)
 
 
 # --- the audit trail --------------------------------------------------------------------------------

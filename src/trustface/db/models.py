@@ -321,6 +321,24 @@ class GalleryTemplate(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class GalleryImage(Base):
+    """An enrolment photo kept under a separate written image-retention consent (R9), sealed with
+    AES-256-GCM under the subject's data key (so erasure crypto-shreds it with the templates); the
+    AAD binds tenant, subject, image id, purpose and key version. Without that consent no row exists."""
+
+    __tablename__ = "gallery_images"
+    __table_args__ = (Index("ix_gallery_images_subject", "subject_id", "purpose_id"),)
+    image_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
+    purpose_id: Mapped[str] = mapped_column(ForeignKey("purposes.id"))
+    consent_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    key_version: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(40))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class GalleryState(Base):
     """A change counter per gallery (site x purpose x mode), bumped in every transaction that adds
     or removes its templates, so a search index in any process knows when to resynchronise."""

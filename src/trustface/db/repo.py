@@ -474,7 +474,7 @@ def count_gallery_templates(session: Session, subject_id: str) -> int:
         select(func.count()).select_from(_gtemplates).where(_gtemplates.c.subject_id == subject_id)).scalar())
 
 
-def _secure_delete(session: Session) -> None:
+def secure_delete(session: Session) -> None:
     """SQLite: overwrite deleted content with zeros (the erased ciphertext and wrapped keys leave
     the file, not just the b-tree). PostgreSQL relies on crypto-shredding plus VACUUM."""
     raw = Raw.of(session)
@@ -485,14 +485,14 @@ def _secure_delete(session: Session) -> None:
 def delete_gallery_templates(session: Session, ids: list[int]) -> int:
     if not ids:
         return 0
-    _secure_delete(session)
+    secure_delete(session)
     result = session.connection().execute(_gtemplates.delete().where(_gtemplates.c.id.in_(ids)))
     mark_domain_changed(session)
     return int(result.rowcount or 0)
 
 
 def delete_gallery_subject_key(session: Session, subject_id: str) -> bool:
-    _secure_delete(session)
+    secure_delete(session)
     key = session.get(GallerySubjectKey, subject_id)
     if key is not None:
         session.delete(key)

@@ -10,7 +10,8 @@ Public API (what the REST API and the CLI call)::
     rotate_keys(session, deployment.keys.tenant_kek_seed, actor=...) -> [rotation report]
 
 Withdrawal and retention reach the gallery through the purge handler registered here
-(``gallery.templates``), in the same transaction as the deletion certificate.
+(``gallery.templates``, ``gallery.images`` for photos kept under a written image consent), in the
+same transaction as the deletion certificate.
 """
 
 from trustface.gallery.codes import E_IMAGE_RETENTION_REFUSED, E_NOT_ENROLLED, E_TEMPLATE_INTEGRITY
@@ -25,9 +26,11 @@ from trustface.gallery.store import (
     purge_templates,
     rotate_keys,
 )
+from trustface.gallery.images import purge_images
 from trustface.policy.retention import register_purge_handler
 
 register_purge_handler("gallery.templates", purge_templates)
+register_purge_handler("gallery.images", purge_images)
 
 __all__ = [
     "Candidate", "E_IMAGE_RETENTION_REFUSED", "E_NOT_ENROLLED", "E_TEMPLATE_INTEGRITY", "Enrolment", "Gallery",

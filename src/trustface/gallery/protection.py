@@ -101,14 +101,34 @@ def kek_check(kek: bytes) -> str:
 
 def seal(template: np.ndarray, data_key: bytes, associated: bytes) -> bytes:
     """nonce || AES-256-GCM(template float32 bytes)."""
+    return seal_bytes(np.ascontiguousarray(template, dtype=np.float32).tobytes(), data_key, associated)
+
+
+def seal_bytes(plain: bytes, data_key: bytes, associated: bytes) -> bytes:
+    """nonce || AES-256-GCM(plain) with a fresh random 96-bit nonce."""
     nonce = os.urandom(NONCE_BYTES)
-    plain = np.ascontiguousarray(template, dtype=np.float32).tobytes()
     return nonce + AESGCM(data_key).encrypt(nonce, plain, associated)
 
 
+def open_sealed_blob(blob: bytes, data_key: bytes, associated: bytes) -> bytes:
+    """The plaintext of :func:`seal_bytes`; raises :class:`TemplateIntegrityError` when it fails."""
+    try:
+        return AESGCM(data_key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated)
+    except (InvalidTag, ValueError) as exc:
+        raise TemplateIntegrityError("sealed data failed authentication") from exc
+
+
 def open_sealed(blob: bytes, data_key: bytes, associated: bytes) -> np.ndarray:
+    return np.frombuffer(open_sealed_bytes(blob, data_key, associated), dtype=np.float32).copy()
+
+
+def open_sealed_bytes(blob: bytes, data_key: bytes, associated: bytes) -> bytes:
+    """The plaintext of a sealed template (DIM float32, little-endian) as bytes: the start-up rebuild
+    joins a batch of them into one array instead of making a million small ones."""
     try:
         plain = AESGCM(data_key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated)
-    except (InvalidTag, ValueError) as exc:
+    except (InvalidTag, ValueError) as exc:  # not through open_sealed_blob: this runs a million times at start-up
         raise TemplateIntegrityError("template ciphertext failed authentication") from exc
-    return np.frombuffer(plain, dtype=np.float32).copy()
+    if len(plain) != DIM * 4:
+        raise TemplateIntegrityError("template plaintext has the wrong length")
+    return plain

@@ -39,12 +39,13 @@ from trustface import audit
 from trustface.db import audit_store, repo
 from trustface.db.models import GallerySubjectKey, GalleryTemplate, GalleryTenantKey, new_id
 from trustface.errors import E_INVALID_ARGUMENT, E_NO_FACE, TrustfaceError
+from trustface.gallery import images as image_store
 from trustface.gallery import protection
 from trustface.gallery.codes import E_IMAGE_RETENTION_REFUSED, E_NOT_ENROLLED, E_TEMPLATE_INTEGRITY
-from trustface.gallery.index import EXACT_LIMIT, NPROBE, VectorIndex
+from trustface.gallery.index import EXACT_LIMIT, RERANK, VectorIndex
 from trustface.policy import codes, gate
 from trustface.policy._common import utc
-from trustface.policy.vocab import IDENTIFY, VERIFY
+from trustface.policy.vocab import IDENTIFY, RETAIN_IMAGE, VERIFY
 
 #: "mean": one template per subject and gallery, the mean of the enrolment descriptors;
 #: "multi": one template per enrolment photo (best distance wins). Chosen by measurement on LFW
@@ -285,14 +286,14 @@ class Gallery:
     """
 
     def __init__(self, deployment=None, *, secret: bytes | None = None, exact_limit: int = EXACT_LIMIT,
-                 nprobe: int = NPROBE):
+                 rerank: int = RERANK):
         if secret is None:
             if deployment is None:
                 raise TypeError("give a Deployment or the tenant secret")
             secret = deployment.keys.tenant_kek_seed
         self._ring = _KeyRing(secret)
         self.deployment = deployment
-        self.exact_limit, self.nprobe = exact_limit, nprobe
+        self.exact_limit, self.rerank = exact_limit, rerank
         self._slots: dict[tuple[str, str, str], _Slot] = {}
         self._lock = threading.RLock()
         #: templates that failed authentication while building indexes: dicts naming them
@@ -322,7 +323,8 @@ class Gallery:
             sizes["/".join(key)] = len(slot.index)
         return sizes
 
-    def _decrypt_rows(self, rows: list[repo.TemplateRow], keys: dict, failures: list) -> tuple[list, list, list]:
+    def _decrypt_rows(self, rows: list[repo.TemplateRow], keys: dict, failures: list) -> tuple[list, np.ndarray, list]:
+        """(row ids, their vectors as one (n, 128) float32 array, subject ids); failures are named."""
         ids, plains, subjects = [], [], []
         for row in rows:
             try:
@@ -334,16 +336,16 @@ class Gallery:
                             f"key's version {row.subject_key_version}", template_id=row.template_id,
                             subject_id=row.subject_id)
                     dk = keys[row.subject_id] = _unwrap(row, self._ring.kek(row.tenant_id, row.key_version))
-                vec = protection.open_sealed(row.ciphertext, dk, _template_aad(row))
+                plain = protection.open_sealed_bytes(row.ciphertext, dk, _template_aad(row))
             except (TemplateIntegrityError, protection.TemplateIntegrityError) as exc:
                 msg = exc.message if isinstance(exc, TrustfaceError) else (
                     f"template {row.template_id} of subject {row.subject_id} failed authentication")
                 failures.append({"template_id": row.template_id, "subject_id": row.subject_id, "error": msg})
                 continue
             ids.append(row.id)
-            plains.append(vec)
+            plains.append(plain)
             subjects.append(row.subject_id)
-        return ids, plains, subjects
+        return ids, np.frombuffer(b"".join(plains), dtype=np.float32).reshape(-1, protection.DIM), subjects
 
     def _build(self, session: Session, key: tuple[str, str, str]) -> _Slot:
         generation, key_version = repo.gallery_generation(session, *key)
@@ -358,12 +360,12 @@ class Gallery:
         for rows in repo.iter_gallery_templates(session, *key):
             i, v, s = self._decrypt_rows(rows, keys, failures)
             ids += i
-            vecs += v
+            vecs.append(v)
             subjects += s
         keys.clear()
-        matrix = np.stack(vecs) if vecs else np.zeros((0, protection.DIM), dtype=np.float32)
+        matrix = np.concatenate(vecs) if vecs else np.zeros((0, protection.DIM), dtype=np.float32)
         index = VectorIndex.build(np.array(ids, dtype=np.int64), matrix, subjects,
-                                  exact_limit=self.exact_limit, nprobe=self.nprobe)
+                                  exact_limit=self.exact_limit, rerank=self.rerank)
         del matrix, vecs
         slot = _Slot(index, generation, key_version)
         with self._lock:
@@ -385,7 +387,7 @@ class Gallery:
                 failures: list[dict] = []
                 i, v, s = self._decrypt_rows(repo.gallery_templates_by_ids(session, [int(x) for x in new]), {}, failures)
                 if i:
-                    slot.index.add(np.array(i, dtype=np.int64), np.stack(v), s)
+                    slot.index.add(np.array(i, dtype=np.int64), v, s)
                 self.integrity_failures += [{**f, "gallery": "/".join(key)} for f in failures]
             slot.generation = generation
 
@@ -434,17 +436,30 @@ class Gallery:
         """Enrol a subject from photos (bytes, paths or RGB arrays) under one Grant or several
         (e.g. verify and identify) for the same subject. Each photo passes the enrolment quality
         gate (E_NO_FACE, E_MULTIPLE_FACES, E_FACE_QUALITY); photos are discarded after extraction
-        (R9): ``retain_images=True`` is refused with E_IMAGE_RETENTION_REFUSED until a separate
-        image-retention consent exists. Replaces the subject's earlier templates in each gallery."""
+        (R9) unless ``retain_images=True`` and ``grants`` also hold a ``retain_image`` Grant (a
+        separate written consent) for the same subject and purpose: then they are sealed under the
+        subject's data key (:mod:`trustface.gallery.images`), else E_IMAGE_RETENTION_REFUSED.
+        Replaces the subject's earlier templates in each gallery."""
         from trustface import engine, imaging
 
         grants = list(grants) if isinstance(grants, (list, tuple)) else [grants]
         now = utc(now)
+        keep = [g for g in grants if getattr(g, "mode", None) == RETAIN_IMAGE]
+        grants = [g for g in grants if g not in keep]
+        if not grants:
+            raise TrustfaceError(codes.E_MODE_NOT_ALLOWED, "enrolment needs a verify or identify grant")
         for g in grants:  # refuse before touching a photo
             self._check_enrol_grant(g, grants[0], now)
-        if retain_images:
+        if retain_images and not keep:
             raise TrustfaceError(E_IMAGE_RETENTION_REFUSED,
-                                 "photos are never stored: no separate image-retention consent exists (R9)")
+                                 "photos are not kept without a separate written image-retention consent: give a "
+                                 "grant for mode retain_image (R9)")
+        for g in keep:
+            gate.require_grant(g, mode=RETAIN_IMAGE, subject_id=grants[0].subject_id, site_id=grants[0].site_id,
+                               now=now)
+            if g.purpose_id != grants[0].purpose_id:
+                raise TrustfaceError(E_IMAGE_RETENTION_REFUSED, "the image-retention grant is for another purpose")
+        keep = keep[:1] if retain_images else []
         if not images or len(images) > MAX_ENROLMENT_PHOTOS:
             raise TrustfaceError(E_INVALID_ARGUMENT, f"give 1 to {MAX_ENROLMENT_PHOTOS} enrolment photos")
         descriptors = []
@@ -456,7 +471,38 @@ class Gallery:
                 raise TrustfaceError(exc.code, f"photo {n}: {exc.message}", exc.requirements) from None
             descriptors.append(engine.describe(image, [face])[0])
             del image
-        return self.enrol_descriptors(session, grants, np.stack(descriptors), actor=actor, now=now)
+        enrolled = self.enrol_descriptors(session, grants, np.stack(descriptors), actor=actor, now=now)
+        if keep:
+            self._keep_photos(session, keep[0], [image_store.photo_bytes(item) for item in images], actor, now)
+        return enrolled
+
+    def _keep_photos(self, session: Session, grant, photos, actor, now) -> list[str]:
+        skey = repo.gallery_subject_key(session, grant.subject_id)
+        data_key = protection.unwrap_key(skey.wrapped_key, self._ring.kek(grant.tenant_id, skey.key_version))
+        ids = image_store.store(session, grant, photos, data_key, skey.key_version, now)
+        audit.record(session, "enrolment", actor=actor or "system:gallery", tenant_id=grant.tenant_id,
+                     subject_id=grant.subject_id, now=now,
+                     payload={"action": "photos_retained", "grant_id": grant.grant_id, "site_id": grant.site_id,
+                              "purpose_id": grant.purpose_id, "consent_id": grant.consent_id, "image_ids": ids,
+                              "photos_stored": len(ids), "key_version": skey.key_version})
+        return ids
+
+    def kept_photos(self, session: Session, subject_id: str) -> list[tuple[str, str, bytes]]:
+        """(image id, media type, bytes) of the photos kept for a subject under an image-retention
+        consent: for the subject's own access request (PIPL-45), never for search."""
+        rows = image_store.of_subject(session, subject_id)
+        if not rows:
+            return []
+        skey = repo.gallery_subject_key(session, subject_id)
+        data_key = protection.unwrap_key(skey.wrapped_key, self._ring.kek(rows[0].tenant_id, skey.key_version))
+        out = []
+        for row in rows:
+            try:
+                out.append((row.image_id, row.content_type, image_store.open_image(row, data_key)))
+            except protection.TemplateIntegrityError:
+                raise TemplateIntegrityError(f"kept photo {row.image_id} of subject {subject_id} failed "
+                                             "authentication", subject_id=subject_id) from None
+        return out
 
     def _check_enrol_grant(self, grant, first, now) -> None:
         gate.require_grant(grant, now=now)
@@ -689,7 +735,8 @@ def purge_templates(session: Session, *, subject_id: str, purpose_id: str, mode:
 
 
 def _destroy_key_if_unused(session: Session, subject_id: str) -> None:
-    if repo.count_gallery_templates(session, subject_id) == 0 and repo.delete_gallery_subject_key(session, subject_id):
+    if repo.count_gallery_templates(session, subject_id) == 0 and image_store.count(session, subject_id) == 0 \
+            and repo.delete_gallery_subject_key(session, subject_id):
         _tx(session)
         session.info[_SHRED] = True
 
@@ -709,7 +756,8 @@ def erase_subject(session: Session, subject_id: str, *, actor: str, reason: str 
         raise TrustfaceError(codes.E_NOT_FOUND, f"subject {subject_id!r} does not exist")
     audit_store.lock_head(session)
     certificates = []
-    pairs = sorted({(p, m) for _, p, m in repo.galleries_of_subject(session, subject_id)})
+    pairs = sorted({(p, m) for _, p, m in repo.galleries_of_subject(session, subject_id)}
+                   | {(img.purpose_id, RETAIN_IMAGE) for img in image_store.of_subject(session, subject_id)})
     for purpose_id, mode in pairs:
         certificates.append(retention.purge(session, subject_id=subject_id, tenant_id=subj.tenant_id,
                                             purpose_id=purpose_id, mode=mode, reason=reason, actor=actor, now=now))
@@ -755,8 +803,21 @@ def rotate_keys(session: Session, secret: bytes, *, tenant_id: str | None = None
             if skey.key_version != old_v:
                 raise TrustfaceError(codes.E_DEPLOYMENT, f"subject {skey.subject_id}'s key is on version "
                                      f"{skey.key_version}, expected {old_v}")
-            old_dk = _unwrap(rows[0], old_kek) if rows else None
+            try:
+                old_dk = protection.unwrap_key(skey.wrapped_key, old_kek)
+            except protection.TemplateIntegrityError:
+                raise TemplateIntegrityError(f"the data key of subject {skey.subject_id} does not unwrap: edited or "
+                                             "swapped key row", subject_id=skey.subject_id) from None
             new_dk = protection.new_data_key()
+            for img in image_store.of_subject(session, skey.subject_id):
+                try:
+                    plain = image_store.open_image(img, old_dk)
+                except protection.TemplateIntegrityError:
+                    raise TemplateIntegrityError(f"kept photo {img.image_id} of subject {skey.subject_id} failed "
+                                                 "authentication", subject_id=skey.subject_id) from None
+                img.key_version = new_v
+                img.ciphertext = protection.seal_bytes(plain, new_dk, image_store.image_aad(
+                    img.tenant_id, img.subject_id, img.image_id, img.purpose_id, new_v))
             for row in rows:
                 vec = _open_row(row, old_dk)
                 fresh = (np.asarray(vec, dtype=np.float64) @ remap.T).astype(np.float32)

@@ -31,6 +31,8 @@ from trustface.policy.vocab import (
     GUARDIAN_VERIFICATIONS,
     METHODS,
     MODES,
+    RETAIN_IMAGE,
+    WRITTEN_METHODS,
     RELEASE_SIGNATURES,
     SUSPENSION_KINDS,
 )
@@ -267,6 +269,10 @@ def give_consent(session: Session, *, subject_id: str, site_id: str, purpose: st
         raise invalid(f"channel must be one of {', '.join(CHANNELS)}", ("R1",))
     if method not in METHODS:
         raise invalid(f"method must be one of {', '.join(METHODS)}", ("R1",))
+    if mode == RETAIN_IMAGE and method not in WRITTEN_METHODS:
+        raise TrustfaceError(codes.E_WRITTEN_RELEASE_REQUIRED,
+                             "keeping face photos needs a separate written consent (signature or signed release), "
+                             "not a click (R9)")
     if initiated_by not in INITIATORS:
         raise invalid(f"initiated_by must be one of {', '.join(INITIATORS)}", ("R7",))
     if p.ends_at is not None and p.ends_at <= now:

@@ -7,7 +7,11 @@ it, and no setting removes an entry.
 from __future__ import annotations
 
 VERIFY, IDENTIFY, ANALYZE = "verify", "identify", "analyze"
-MODES = (VERIFY, IDENTIFY, ANALYZE)
+#: keeping the enrolment photos themselves (encrypted): its own consent, and a written one (R9)
+RETAIN_IMAGE = "retain_image"
+MODES = (VERIFY, IDENTIFY, ANALYZE, RETAIN_IMAGE)
+#: consent methods that count as written (a signature or an uploaded signed release)
+WRITTEN_METHODS = frozenset({"signature", "written_release"})
 
 SITE_TYPES = ("residential", "business", "public", "workplace", "education", "online")
 #: site types where identify/analyze need a recorded legal basis and a signage attestation (SPC-2(1))

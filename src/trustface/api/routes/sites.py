@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends
 from pydantic import Field
 
 from trustface.access import service as access
-from trustface.api.deps import Body, Caller, Svc, json_content, scoped_gate, scoped_site, tenant_for
+from trustface.api.deps import Body, Caller, Mode, Svc, json_content, scoped_gate, scoped_site, tenant_for
 from trustface.db import access_store, repo
 from trustface.db.models import Notice
 from trustface.errors import TrustfaceError
@@ -88,7 +88,7 @@ def get_site(site_id: str, who: Caller, svc: Svc) -> dict:
 
 class PurposeIn(Body):
     name: str = Field(max_length=80, examples=["door_access"])
-    allowed_modes: list[Literal["verify", "identify", "analyze"]] = Field(min_length=1)
+    allowed_modes: list[Mode] = Field(min_length=1)
     legal_basis: str = "consent"
     necessity_justification: str = Field(max_length=2000)
     retention_days: int = Field(gt=0, description="finite retention is required (SPC-11, R13)")
@@ -107,7 +107,7 @@ def create_purpose(site_id: str, body: PurposeIn, who: Caller, svc: Svc) -> dict
 
 class PiaIn(Body):
     purpose: str
-    modes: list[Literal["verify", "identify", "analyze"]] = Field(min_length=1)
+    modes: list[Mode] = Field(min_length=1)
     sections: dict[str, str]
     approver: str = Field(max_length=200)
 

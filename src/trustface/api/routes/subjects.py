@@ -11,13 +11,13 @@ from pydantic import Field
 
 from trustface import audit, rights
 from trustface.access import service as access
-from trustface.api.deps import Body, Caller, Svc, json_content, json_object, parse, scoped_site, scoped_subject
+from trustface.api.deps import Body, Caller, Mode, Svc, json_content, json_object, parse, scoped_site, scoped_subject
 from trustface.db import access_store, repo
 from trustface.db.models import Consent
 from trustface.errors import TrustfaceError
 from trustface.access.codes import E_MALFORMED_REQUEST
 from trustface.policy import codes, ledger
-from trustface.policy.vocab import CHANNELS
+from trustface.policy.vocab import CHANNELS, MODES
 
 router = APIRouter(tags=["subjects"])
 JSON = [Depends(json_content)]
@@ -88,7 +88,7 @@ def _guardian_with_minors_notice(session, site_id: str, guardian: dict) -> dict:
 @router.post("/v1/subjects/{subject_id}/consents", status_code=201,
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
                  "type": "object", "required": ["purpose", "mode", "notice_version", "channel", "method"],
-                 "properties": {"purpose": {"type": "string"}, "mode": {"enum": ["verify", "identify", "analyze"]},
+                 "properties": {"purpose": {"type": "string"}, "mode": {"enum": list(MODES)},
                                 "notice_version": {"type": "integer"}, "channel": {"enum": list(CHANNELS)},
                                 "method": {"enum": ["click", "signature", "written_release"]},
                                 "guardian": {"type": "object", "description": "name, relationship, verification"},
@@ -147,7 +147,7 @@ async def withdraw_consent(subject_id: str, consent_id: str, request: Request, w
 
 class RefusalIn(Body):
     purpose: str
-    mode: Literal["verify", "identify", "analyze"]
+    mode: Mode
     channel: Literal["kiosk", "app", "desk", "paper"] = "desk"
     site_id: str | None = None
 
