@@ -63,11 +63,10 @@ def trustface_worker(paths: Sequence[str]) -> list[tuple[np.ndarray, bool]]:
     """trustface's pipeline (``engine.files.describe_file``): HOG cascade then CNN fallback,
     the central face, flip averaging."""
     from trustface import engine, imaging
-    from trustface.engine.files import describe_file
+    from trustface.engine.files import describe_files
 
     out = []
-    for path in paths:
-        result = describe_file(path)
+    for path, result in zip(paths, describe_files(paths)):
         if result.descriptor is not None:
             out.append((result.descriptor, True))
             continue

@@ -121,7 +121,9 @@ def detect(
     else:
         faces = _hog_cascade(image, upsample, min_face)
         if not faces and method == "auto":
-            faces = _cnn(image, auto_upsample(image.shape, min(min_face, HOG_WINDOW_PX // 2)) if upsample is None else upsample)
+            # the CNN sees faces down to about the HOG window at 1x (measured on LFW crops), so it
+            # needs the same upsampling for min_face; each doubling costs ~4x (0.6 s -> 2.3 s at 250 px)
+            faces = _cnn(image, auto_upsample(image.shape, min_face) if upsample is None else upsample)
     faces = [Face(_clip(f.box, image.shape), f.score, f.detector) for f in faces]
     faces = [f for f in faces if f.width > 0 and f.height > 0]
     return sorted(faces, key=lambda f: f.width * f.height, reverse=True)
