@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	# the fastest descriptor backend: the dlib network converted to ONNX and verified against dlib
 	# on real faces (cached in .venv/lib/trustface-onnx; where it fails the engine uses dlib, and
 	# `trustface doctor` says why; the engine also converts on first use where this was skipped)
-	$(BIN)/python -m trustface.engine.onnx_net || echo "onnx descriptor backend not prepared; dlib will run the descriptor" >&2
+	$(BIN)/python -c 'from trustface.engine.onnx_net import main; main()' || echo "onnx descriptor backend not prepared; dlib will run the descriptor" >&2
 	touch $(STAMP)
 
 install: $(STAMP)
