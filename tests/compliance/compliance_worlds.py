@@ -19,7 +19,7 @@
     it at the profile's 1,095 days, E_RETENTION_UNBOUNDED);
   - a minor without guardian consent: an adult consents, then ``correct_subject_age`` (a real
     service function) reveals a 12-year-old;
-  - photos kept: trustface keeps a photo only under a written ``retain_image`` consent, sealed in
+  - photos kept: trustface keeps a photo only under a written ``keep_photo`` consent, sealed in
     ``gallery_images``; a camera integration is simulated by JPEG files written into the deployment
     folder, which the check scans, and a photo row for a shopper without that consent is inserted
     in the database (its ciphertext is random bytes: the check reads consents, not photos).

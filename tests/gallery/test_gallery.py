@@ -119,8 +119,8 @@ def test_R9_photo_retention_refused_and_quality_gate_applies(deployment, people,
         gallery.enrol(s, g, [people["Tony_Blair"].paths[0]], retain_images=True, now=NOW)
     # the purpose does not offer image retention: no consent and no grant for it can exist
     with raises_code(codes.E_MODE_NOT_ALLOWED):
-        consent(w, sub, "retain_image", method="signature")
-    assert isinstance(authorize(w, sub, "retain_image"), gate.Denial)
+        consent(w, sub, "keep_photo", method="signature")
+    assert isinstance(authorize(w, sub, "keep_photo"), gate.Denial)
     blank = np.full((200, 200, 3), 128, dtype=np.uint8)
     with deployment.transaction() as s, raises_code("E_NO_FACE"):
         gallery.enrol(s, g, [blank], now=NOW)
@@ -139,7 +139,7 @@ def _kept_rows(dep, sub):
 
 
 def test_R9_photos_kept_only_under_a_written_image_consent_and_erased_with_the_subject(deployment, people):
-    w = make_world(deployment, modes=("verify", "identify", "retain_image"))
+    w = make_world(deployment, modes=("verify", "identify", "keep_photo"))
     gallery = Gallery.open(deployment)
     person = people["Gerhard_Schroeder"]
     photos = [Path(p).read_bytes() for p in person.paths[:2]]
@@ -147,9 +147,9 @@ def test_R9_photos_kept_only_under_a_written_image_consent_and_erased_with_the_s
     consent(w, sub, "identify")
     # a click is not a written consent (R9: "a separate written image consent")
     with raises_code(codes.E_WRITTEN_RELEASE_REQUIRED):
-        consent(w, sub, "retain_image")
-    consent(w, sub, "retain_image", method="signature")
-    face, keep = authorize(w, sub, "identify"), authorize(w, sub, "retain_image")
+        consent(w, sub, "keep_photo")
+    consent(w, sub, "keep_photo", method="signature")
+    face, keep = authorize(w, sub, "identify"), authorize(w, sub, "keep_photo")
     assert isinstance(keep, Grant)
     # the retention grant alone does not keep photos: the caller must ask for it too
     with deployment.transaction() as s:
@@ -186,17 +186,17 @@ def test_R9_photos_kept_only_under_a_written_image_consent_and_erased_with_the_s
 
     # withdrawing the image consent deletes the photos and keeps the templates (R14)
     with deployment.transaction() as s:
-        ledger.withdraw_consent(s, subject_id=sub, site_id=w.site_id, purpose=w.purpose, mode="retain_image",
+        ledger.withdraw_consent(s, subject_id=sub, site_id=w.site_id, purpose=w.purpose, mode="keep_photo",
                                 channel="app", actor=f"subject:{sub}", now=NOW)
     assert _kept_rows(deployment, sub) == []
-    certs = [e for e in audit_payloads(deployment, "deletion") if e.get("mode") == "retain_image"]
+    certs = [e for e in audit_payloads(deployment, "deletion") if e.get("mode") == "keep_photo"]
     assert len(certs) == 1 and certs[0]["deleted"]["gallery.images"] == 2
     assert identify(w, gallery, person.probe).candidates[0].subject_id == sub
 
     # kept again, then the subject is erased: photos, templates and the data key all go
-    consent(w, sub, "retain_image", method="signature")
+    consent(w, sub, "keep_photo", method="signature")
     with deployment.transaction() as s:
-        gallery.enrol(s, [face, authorize(w, sub, "retain_image")], photos[:1], retain_images=True, now=NOW)
+        gallery.enrol(s, [face, authorize(w, sub, "keep_photo")], photos[:1], retain_images=True, now=NOW)
     assert len(_kept_rows(deployment, sub)) == 1
     with deployment.transaction() as s:
         certs = erase_subject(s, sub, actor=ADMIN, now=NOW)

@@ -544,7 +544,7 @@ def photos_kept(ctx: Context) -> Result:
     if problems:
         evidence["summary"] = "; ".join(problems)
         return Result(FAIL, evidence, "Delete the stored face images and whatever writes them; keep photos only "
-                                      "under a separate written image consent (mode retain_image), sealed in the "
+                                      "under a separate written image consent (mode keep_photo), sealed in the "
                                       "gallery.")
     where = "" if ctx.directory is not None else " (deployment folder not scanned)"
     kept_note = (f"{kept} photos kept sealed, each under a current written image consent" if kept

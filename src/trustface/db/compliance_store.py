@@ -140,14 +140,14 @@ def binary_column_stats(session: Session) -> dict[str, tuple[int, int]]:
 
 def kept_photos(session: Session, purpose_ids: Iterable[str]) -> tuple[int, list[str]]:
     """(photos kept for these purposes, subject ids of those kept without an active consent for
-    mode ``retain_image`` of that purpose)."""
+    mode ``keep_photo`` of that purpose)."""
     ids = list(purpose_ids)
     if not ids:
         return 0, []
     total = session.scalar(select(func.count()).select_from(GalleryImage).where(GalleryImage.purpose_id.in_(ids)))
     covered = select(Consent.id).where(Consent.subject_id == GalleryImage.subject_id,
                                        Consent.purpose_id == GalleryImage.purpose_id,
-                                       Consent.mode == "retain_image", Consent.status == "active").exists()
+                                       Consent.mode == "keep_photo", Consent.status == "active").exists()
     bare = session.scalars(select(GalleryImage.subject_id).where(GalleryImage.purpose_id.in_(ids), ~covered)
                            .distinct().order_by(GalleryImage.subject_id))
     return int(total or 0), list(bare)

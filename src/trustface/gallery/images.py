@@ -1,7 +1,7 @@
 """Enrolment photos kept under a separate written image-retention consent (R9; GBT41819-7, CAC23-raw).
 
 By default no photo outlives its enrolment. A photo is kept only when the enrolment also carries a
-Grant for mode ``retain_image`` of the same subject and purpose; that consent must be written
+Grant for mode ``keep_photo`` of the same subject and purpose; that consent must be written
 (signature or signed release, enforced by the ledger). Kept photos are sealed with AES-256-GCM
 under the subject's data key, the key that also seals the templates, so destroying that key on
 erasure crypto-shreds photos and templates together. The associated data binds tenant, subject,
@@ -54,7 +54,7 @@ def image_aad(tenant_id: str, subject_id: str, image_id: str, purpose_id: str, k
 
 def store(session: Session, grant, photos: Sequence[tuple[bytes, str]], data_key: bytes, key_version: int,
           now: dt.datetime) -> list[str]:
-    """Seal and insert the photos under a ``retain_image`` Grant; returns the image ids."""
+    """Seal and insert the photos under a ``keep_photo`` Grant; returns the image ids."""
     ids = []
     for data, kind in photos:
         image_id = new_id("img")

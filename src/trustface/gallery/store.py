@@ -436,7 +436,7 @@ class Gallery:
         """Enrol a subject from photos (bytes, paths or RGB arrays) under one Grant or several
         (e.g. verify and identify) for the same subject. Each photo passes the enrolment quality
         gate (E_NO_FACE, E_MULTIPLE_FACES, E_FACE_QUALITY); photos are discarded after extraction
-        (R9) unless ``retain_images=True`` and ``grants`` also hold a ``retain_image`` Grant (a
+        (R9) unless ``retain_images=True`` and ``grants`` also hold a ``keep_photo`` Grant (a
         separate written consent) for the same subject and purpose: then they are sealed under the
         subject's data key (:mod:`trustface.gallery.images`), else E_IMAGE_RETENTION_REFUSED.
         Replaces the subject's earlier templates in each gallery."""
@@ -453,7 +453,7 @@ class Gallery:
         if retain_images and not keep:
             raise TrustfaceError(E_IMAGE_RETENTION_REFUSED,
                                  "photos are not kept without a separate written image-retention consent: give a "
-                                 "grant for mode retain_image (R9)")
+                                 "grant for mode keep_photo (R9)")
         for g in keep:
             gate.require_grant(g, mode=RETAIN_IMAGE, subject_id=grants[0].subject_id, site_id=grants[0].site_id,
                                now=now)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 VERIFY, IDENTIFY, ANALYZE = "verify", "identify", "analyze"
 #: keeping the enrolment photos themselves (encrypted): its own consent, and a written one (R9)
-RETAIN_IMAGE = "retain_image"
+RETAIN_IMAGE = "keep_photo"
 MODES = (VERIFY, IDENTIFY, ANALYZE, RETAIN_IMAGE)
 #: consent methods that count as written (a signature or an uploaded signed release)
 WRITTEN_METHODS = frozenset({"signature", "written_release"})
