@@ -60,6 +60,7 @@ T: dict[str, tuple[str, str]] = {
     "mode_verify": ("verify (1:1)", "核验（1:1）"),
     "mode_identify": ("identify (1:N)", "辨识（1:N）"),
     "mode_analyze": ("analyse", "分析"),
+    "mode_keep_photo": ("keep my photo (written consent)", "保存本人照片（书面同意）"),
     "status": ("Status", "状态"),
     "action": ("Action", "操作"),
     "status_active": ("consented", "已同意"),
