@@ -44,6 +44,21 @@ def test_generated_notice_is_complete_bilingual_versioned_and_cited_by_consent(s
     assert f["notice_published"]["evidence"]["consents_citing_older_version"] == 1
 
 
+def test_every_mode_is_announced_in_both_languages_including_photo_keeping(sqlite_dep):
+    """A purpose may offer any mode of policy.vocab.MODES; the generated notice and the web pages
+    must say each in words (R9: keeping photos is announced as its own, written-consent mode)."""
+    from trustface.policy.vocab import MODES
+    from trustface.web.i18n import T
+
+    assert set(MODES) <= set(notices.MODE_NAMES) and all(f"mode_{m}" in T for m in MODES)
+    w = make_world(sqlite_dep, notice=False, modes=MODES)
+    with sqlite_dep.transaction() as s:
+        n = notices.generate(s, w.site_id, publish=True, actor=ADMIN, now=NOW)
+    content = json.loads(n.content)
+    assert "written consent" in json.dumps(content["methods"]["en"])
+    assert "书面同意" in json.dumps(content["methods"]["zh"], ensure_ascii=False)
+
+
 def test_a_hand_written_notice_renders_with_translated_labels(sqlite_dep):
     w = make_world(sqlite_dep)
     with sqlite_dep.transaction() as s:

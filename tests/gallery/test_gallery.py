@@ -159,29 +159,29 @@ def test_R9_photos_kept_only_under_a_written_image_consent_and_erased_with_the_s
         gallery.enrol(s, [face, keep], photos, retain_images=True, now=NOW)
     rows = _kept_rows(deployment, sub)
     assert len(rows) == 2
-    with deployment.session() as s:
-        kept = gallery.kept_photos(s, sub)
-        s.rollback()
+    with deployment.transaction() as s:
+        kept = gallery.kept_photos(s, sub, actor=f"subject:{sub}", now=NOW)
     assert sorted(k[2] for k in kept) == sorted(photos) and {k[1] for k in kept} == {"image/jpeg"}
     needles = {f"photo_{i}": p[1000:1512] for i, p in enumerate(photos)}
     assert _scan(deployment, needles) == []  # sealed, never in clear
     retained = [e for e in audit_payloads(deployment, "enrolment") if e["action"] == "photos_retained"]
     assert len(retained) == 1 and retained[0]["photos_stored"] == 2 and retained[0]["consent_id"]
+    exported = [e for e in audit_payloads(deployment, "export") if e["action"] == "kept_photos_exported"]
+    assert len(exported) == 1 and sorted(exported[0]["image_ids"]) == sorted(r[0] for r in rows)
 
     # a swapped ciphertext is detected and named
     _raw_update(deployment, "UPDATE gallery_images SET ciphertext = :c WHERE image_id = :i",
                 {"c": rows[1][2], "i": rows[0][0]})
     with deployment.session() as s, raises_code(E_TEMPLATE_INTEGRITY):
-        gallery.kept_photos(s, sub)
+        gallery.kept_photos(s, sub, actor=ADMIN)
     _raw_update(deployment, "UPDATE gallery_images SET ciphertext = :c WHERE image_id = :i",
                 {"c": rows[0][2], "i": rows[0][0]})
 
     # renewal re-seals kept photos with the subject's new data key
     with deployment.transaction() as s:
         rotate_keys(s, deployment.keys.tenant_kek_seed, actor=ADMIN, now=NOW)
-    with deployment.session() as s:
-        assert sorted(k[2] for k in gallery.kept_photos(s, sub)) == sorted(photos)
-        s.rollback()
+    with deployment.transaction() as s:
+        assert sorted(k[2] for k in gallery.kept_photos(s, sub, actor=ADMIN, now=NOW)) == sorted(photos)
     assert {r[2] for r in _kept_rows(deployment, sub)}.isdisjoint({r[2] for r in rows})
 
     # withdrawing the image consent deletes the photos and keeps the templates (R14)

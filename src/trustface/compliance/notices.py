@@ -31,6 +31,8 @@ LANGS = ("zh", "en")
 FORMAT = "trustface-notice/1"
 
 MODE_NAMES = {
+    "keep_photo": {"en": "keeping your enrolment photos, sealed, only with your separate written consent",
+                   "zh": "保存您的注册照片（加密），仅在您单独书面同意后"},
     "verify": {"en": "1:1 face verification (your face is compared with your own template only)",
                "zh": "人脸验证（1:1，仅与您本人的模板比对）"},
     "identify": {"en": "1:N face identification (your face is searched among the templates of people who consented)",

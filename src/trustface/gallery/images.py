@@ -75,6 +75,12 @@ def of_subject(session: Session, subject_id: str, purpose_id: str | None = None)
     return list(session.scalars(stmt.order_by(GalleryImage.created_at, GalleryImage.image_id)))
 
 
+def purposes_of(session: Session, subject_id: str) -> list[str]:
+    """The purposes under which photos of the subject are kept (no ciphertext is read)."""
+    return list(session.scalars(select(GalleryImage.purpose_id).where(GalleryImage.subject_id == subject_id)
+                                .distinct()))
+
+
 def count(session: Session, subject_id: str) -> int:
     return int(session.scalar(select(func.count()).select_from(GalleryImage)
                               .where(GalleryImage.subject_id == subject_id)) or 0)

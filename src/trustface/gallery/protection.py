@@ -115,7 +115,7 @@ def open_sealed_blob(blob: bytes, data_key: bytes, associated: bytes) -> bytes:
     try:
         return AESGCM(data_key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated)
     except (InvalidTag, ValueError) as exc:
-        raise TemplateIntegrityError("sealed data failed authentication") from exc
+        raise TemplateIntegrityError("ciphertext failed authentication") from exc
 
 
 def open_sealed(blob: bytes, data_key: bytes, associated: bytes) -> np.ndarray:
@@ -125,10 +125,7 @@ def open_sealed(blob: bytes, data_key: bytes, associated: bytes) -> np.ndarray:
 def open_sealed_bytes(blob: bytes, data_key: bytes, associated: bytes) -> bytes:
     """The plaintext of a sealed template (DIM float32, little-endian) as bytes: the start-up rebuild
     joins a batch of them into one array instead of making a million small ones."""
-    try:
-        plain = AESGCM(data_key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated)
-    except (InvalidTag, ValueError) as exc:  # not through open_sealed_blob: this runs a million times at start-up
-        raise TemplateIntegrityError("template ciphertext failed authentication") from exc
+    plain = open_sealed_blob(blob, data_key, associated)
     if len(plain) != DIM * 4:
         raise TemplateIntegrityError("template plaintext has the wrong length")
     return plain

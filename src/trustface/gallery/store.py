@@ -194,6 +194,15 @@ def _unwrap(row: repo.TemplateRow, kek: bytes) -> bytes:
                                      subject_id=row.subject_id) from None
 
 
+def _unwrap_subject_key(skey: GallerySubjectKey, kek: bytes) -> bytes:
+    """The subject's data key, or E_TEMPLATE_INTEGRITY naming the subject (edited or swapped key row)."""
+    try:
+        return protection.unwrap_key(skey.wrapped_key, kek)
+    except protection.TemplateIntegrityError:
+        raise TemplateIntegrityError(f"the data key of subject {skey.subject_id} does not unwrap: edited or "
+                                     "swapped key row", subject_id=skey.subject_id) from None
+
+
 def _open_row(row: repo.TemplateRow, data_key: bytes) -> np.ndarray:
     try:
         vec = protection.open_sealed(row.ciphertext, data_key, _template_aad(row))
@@ -463,8 +472,10 @@ class Gallery:
         if not images or len(images) > MAX_ENROLMENT_PHOTOS:
             raise TrustfaceError(E_INVALID_ARGUMENT, f"give 1 to {MAX_ENROLMENT_PHOTOS} enrolment photos")
         descriptors = []
-        for n, item in enumerate(images, start=1):
-            image = item if isinstance(item, np.ndarray) else imaging.load_image(item)
+        # a kept photo is read once: the bytes sealed are the bytes decoded
+        kept = [image_store.photo_bytes(item) for item in images] if keep else [None] * len(images)
+        for n, (item, raw) in enumerate(zip(images, kept), start=1):
+            image = item if isinstance(item, np.ndarray) else imaging.load_image(raw[0] if raw else item)
             try:
                 face, _quality = engine.enrolment_face(image)
             except TrustfaceError as exc:
@@ -473,12 +484,12 @@ class Gallery:
             del image
         enrolled = self.enrol_descriptors(session, grants, np.stack(descriptors), actor=actor, now=now)
         if keep:
-            self._keep_photos(session, keep[0], [image_store.photo_bytes(item) for item in images], actor, now)
+            self._keep_photos(session, keep[0], kept, actor, now)
         return enrolled
 
     def _keep_photos(self, session: Session, grant, photos, actor, now) -> list[str]:
         skey = repo.gallery_subject_key(session, grant.subject_id)
-        data_key = protection.unwrap_key(skey.wrapped_key, self._ring.kek(grant.tenant_id, skey.key_version))
+        data_key = _unwrap_subject_key(skey, self._ring.kek(grant.tenant_id, skey.key_version))
         ids = image_store.store(session, grant, photos, data_key, skey.key_version, now)
         audit.record(session, "enrolment", actor=actor or "system:gallery", tenant_id=grant.tenant_id,
                      subject_id=grant.subject_id, now=now,
@@ -487,14 +498,16 @@ class Gallery:
                               "photos_stored": len(ids), "key_version": skey.key_version})
         return ids
 
-    def kept_photos(self, session: Session, subject_id: str) -> list[tuple[str, str, bytes]]:
+    def kept_photos(self, session: Session, subject_id: str, *, actor: str,
+                    now: dt.datetime | None = None) -> list[tuple[str, str, bytes]]:
         """(image id, media type, bytes) of the photos kept for a subject under an image-retention
-        consent: for the subject's own access request (PIPL-45), never for search."""
+        consent: for the subject's own access request (PIPL-45), never for search. The read is
+        audited (an ``export`` event naming the image ids)."""
         rows = image_store.of_subject(session, subject_id)
         if not rows:
             return []
         skey = repo.gallery_subject_key(session, subject_id)
-        data_key = protection.unwrap_key(skey.wrapped_key, self._ring.kek(rows[0].tenant_id, skey.key_version))
+        data_key = _unwrap_subject_key(skey, self._ring.kek(rows[0].tenant_id, skey.key_version))
         out = []
         for row in rows:
             try:
@@ -502,6 +515,9 @@ class Gallery:
             except protection.TemplateIntegrityError:
                 raise TemplateIntegrityError(f"kept photo {row.image_id} of subject {subject_id} failed "
                                              "authentication", subject_id=subject_id) from None
+        audit.record(session, "export", actor=actor, tenant_id=rows[0].tenant_id, subject_id=subject_id,
+                     now=utc(now), payload={"action": "kept_photos_exported", "image_ids": [r[0] for r in out],
+                                            "photos": len(out)})
         return out
 
     def _check_enrol_grant(self, grant, first, now) -> None:
@@ -757,7 +773,7 @@ def erase_subject(session: Session, subject_id: str, *, actor: str, reason: str 
     audit_store.lock_head(session)
     certificates = []
     pairs = sorted({(p, m) for _, p, m in repo.galleries_of_subject(session, subject_id)}
-                   | {(img.purpose_id, RETAIN_IMAGE) for img in image_store.of_subject(session, subject_id)})
+                   | {(p, RETAIN_IMAGE) for p in image_store.purposes_of(session, subject_id)})
     for purpose_id, mode in pairs:
         certificates.append(retention.purge(session, subject_id=subject_id, tenant_id=subj.tenant_id,
                                             purpose_id=purpose_id, mode=mode, reason=reason, actor=actor, now=now))
@@ -803,11 +819,7 @@ def rotate_keys(session: Session, secret: bytes, *, tenant_id: str | None = None
             if skey.key_version != old_v:
                 raise TrustfaceError(codes.E_DEPLOYMENT, f"subject {skey.subject_id}'s key is on version "
                                      f"{skey.key_version}, expected {old_v}")
-            try:
-                old_dk = protection.unwrap_key(skey.wrapped_key, old_kek)
-            except protection.TemplateIntegrityError:
-                raise TemplateIntegrityError(f"the data key of subject {skey.subject_id} does not unwrap: edited or "
-                                             "swapped key row", subject_id=skey.subject_id) from None
+            old_dk = _unwrap_subject_key(skey, old_kek)
             new_dk = protection.new_data_key()
             for img in image_store.of_subject(session, skey.subject_id):
                 try:
