@@ -154,7 +154,7 @@ def build(workdir: Path, lfw, n_subjects: int, n_pins: int, log) -> dict:
     # probes: mated LFW photos of enrolled subjects (subject ids follow rebuild_from_store's naming)
     mated, truth = ident["_mated"], ident["_truth"]
     keep = truth < n_subjects
-    world["lfw_probes"] = [(paths[int(i)], f"sub_b{int(t):012d}") for i, t in zip(mated[keep], truth[keep])]
+    world["lfw_probes"] = [(paths[int(i)], f"sub_b{int(t):012d}") for i, t in zip(mated[keep], truth[keep], strict=False)]
     return world
 
 
@@ -340,7 +340,7 @@ def table(report: dict) -> str:
                          f"{run['p50_ms']:.1f}", f"{run['p99_ms']:.1f}", str(run["errors"]),
                          f"{100 * run['granted_share']:.1f}%"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=False)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     o = report["overhead"]
     lines += ["(unknown PIN: denied without an argon2 check; the floor of every gate request: HTTP, key check, "

@@ -103,7 +103,7 @@ def bench_authorize(dep: Deployment, world: dict, calls: int) -> dict:
                 alone.append((t1 - t0) * 1000)
                 with_commit.append((t2 - t0) * 1000)
         denials = []
-        for i in range(1000):
+        for _ in range(1000):
             t0 = time.perf_counter()
             result = gate.authorize(session, subject_id=rng.choice(world["ids"]), mode="identify",
                                     **{k: v for k, v in kw.items() if k != "mode"}, now=NOW)
@@ -181,7 +181,8 @@ def main(argv=None) -> int:
         finally:
             dep.close()
     out = {"date": dt.date.today().isoformat(), "python": platform.python_version(),
-           "machine": f"{platform.machine()}, {os.cpu_count()} cores", "database": f"SQLite (WAL, synchronous={args.synchronous})",
+           "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+           "database": f"SQLite (WAL, synchronous={args.synchronous})",
            "subjects": args.subjects, "fixture_load_s": world["load_s"], "authorize": auth, "audit": aud}
     if args.json:
         print(json.dumps(out, indent=2))

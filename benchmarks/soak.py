@@ -343,7 +343,7 @@ def run(base: str, traffic: Traffic, *, rate: float, seconds: float, seed: int, 
                     calls = getattr(traffic, kind)(http)
                     rows = []
                     at = started
-                    for (label, r, ok), took in zip(calls, http.times):
+                    for (label, r, ok), took in zip(calls, http.times, strict=False):
                         detail = None if ok else f"{label}: {r.status_code} {r.text}"[:300]
                         rows.append((label, at, took, started - due, ok, detail))
                         at += took
@@ -388,7 +388,7 @@ def run(base: str, traffic: Traffic, *, rate: float, seconds: float, seed: int, 
 def summarise(raw: dict, rate: float, traffic: Traffic) -> dict:
     rows = raw["results"]
     by = defaultdict(list)
-    for label, _, took, lag, ok, _ in rows:
+    for label, _, took, _lag, ok, _ in rows:
         by[label].append((took, ok))
     errors = [r for r in rows if not r[4]]
     lat = [r[2] * 1000 for r in rows]

@@ -17,12 +17,12 @@ import json
 import os
 import secrets
 import stat
+import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import tomllib
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 

@@ -264,7 +264,7 @@ def test_wrong_content_type(api, world):
     before = snapshot(api)
     routes = body_routes(api, world)
     assert len(routes) >= 20
-    for url, path, body in routes:
+    for url, _path, body in routes:
         raw = json.dumps(body).encode()
         for media in ("text/plain", "application/xml", "application/x-www-form-urlencoded", None):
             headers = {"Content-Type": media} if media else {}

@@ -11,9 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from db_fixtures import NOW, _pg_template, _sqlite_template, database_url, deployment  # noqa: E402,F401
-
 from compliance_worlds import LATER, build_demo, build_mall  # noqa: E402
+from db_fixtures import NOW, _pg_template, _sqlite_template, database_url, deployment  # noqa: E402,F401
 
 assert LATER == NOW + dt.timedelta(hours=1)
 

@@ -8,12 +8,11 @@ import shutil
 import subprocess
 
 import pytest
+from compliance_worlds import LATER, build_mall
+from db_fixtures import NOW
 from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
-
-from compliance_worlds import LATER, build_mall
-from db_fixtures import NOW
 
 from trustface.access.keys import create_api_key
 from trustface.api import create_app

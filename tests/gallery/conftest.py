@@ -35,12 +35,11 @@ class Person:
 
 @pytest.fixture(scope="session")
 def people() -> dict[str, Person]:
-    from trustface import engine, imaging
-    from trustface.errors import TrustfaceError
-
     import os
 
+    from trustface import engine, imaging
     from trustface.config import data_root
+    from trustface.errors import TrustfaceError
 
     root = data_root() / "lfw" / "images"
     if not root.is_dir():

@@ -16,7 +16,6 @@ from db_fixtures import ADMIN, NOW, PIA_SECTIONS, add_subject, authorize, consen
 from trustface import engine
 from trustface.db import repo
 from trustface.db.fast import Raw
-from trustface.errors import TrustfaceError
 from trustface.gallery import (
     E_IMAGE_RETENTION_REFUSED,
     E_NOT_ENROLLED,
@@ -225,8 +224,8 @@ def test_ISO24745_unlinkability_same_people_in_two_tenants(deployment, people):
     # same person, and tenant B's template vs a probe protected for tenant A
     slot_a = gallery._index_for_test(a.site_id, a.purpose_id)
     slot_b = gallery._index_for_test(b.site_id, b.purpose_id)
-    va = dict(zip(slot_a.subject_of(slot_a.ids), slot_a.vectors()))
-    vb = dict(zip(slot_b.subject_of(slot_b.ids), slot_b.vectors()))
+    va = dict(zip(slot_a.subject_of(slot_a.ids), slot_a.vectors(), strict=False))
+    vb = dict(zip(slot_b.subject_of(slot_b.ids), slot_b.vectors(), strict=False))
     secret = deployment.keys.tenant_kek_seed
     cross, impostor_a = [], []
     for n in names:
@@ -248,7 +247,7 @@ def test_ISO24745_renewability_rotation_old_templates_stop_matching(deployment, 
     subs = {n: enrol(w, gallery, people[n], modes=("verify", "identify")) for n in names}
     before = {n: verify(w, gallery, subs[n], people[n].probe).distance for n in names}
     slot = gallery._index_for_test(w.site_id, w.purpose_id)
-    old_templates = dict(zip(slot.subject_of(slot.ids), slot.vectors()))
+    old_templates = dict(zip(slot.subject_of(slot.ids), slot.vectors(), strict=False))
     with deployment.session() as s:
         old_rows = {r.template_id: r for r in repo.gallery_templates_of_subject(s, subs[names[0]])}
         s.rollback()

@@ -32,6 +32,7 @@ from test_bad_requests import snapshot
 
 from trustface.access import keys as access_keys
 
+
 @dataclass
 class World:
     api: object

@@ -29,12 +29,12 @@ import sys
 import time
 from pathlib import Path
 
+import pip_audit_gate
 import pytest
 from _api_conftest import build_site, error_code
 from sqlalchemy import inspect, text
 from test_bad_requests import snapshot
 
-import pip_audit_gate
 from trustface.deployment import Deployment, init_deployment
 from trustface.errors import TrustfaceError
 
@@ -280,10 +280,9 @@ def test_no_biometric_data_in_server_logs(tmp_path, examples):
     JSON), identify, verify, gate access by face (both encodings), a refused upload. The log must
     hold no image bytes, no base64 of them, no descriptor-like list of floats and no key secret."""
     import httpx
-
+    from _api_conftest import Api
     from fastapi.testclient import TestClient
 
-    from _api_conftest import Api
     from trustface.api import create_app
 
     info = init_deployment(tmp_path / "dep")
@@ -314,7 +313,7 @@ def test_no_biometric_data_in_server_logs(tmp_path, examples):
         sid, gate = w["site_id"], w["gate_ids"][0]
         with httpx.Client(base_url=base, headers=auth, timeout=120) as http:
             subjects = []
-            for n in range(2):
+            for _n in range(2):
                 s = http.post(f"/v1/sites/{sid}/subjects", json={"age_band": "18+"}).json()["id"]
                 for mode in ("verify", "identify"):
                     assert http.post(f"/v1/subjects/{s}/consents", json={

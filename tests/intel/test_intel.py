@@ -18,10 +18,10 @@ import urllib.request
 import uuid
 
 import pytest
+from _api_conftest import Api, build_site
 from lvframes import jpeg, lfw_bytes, pixels
 from stix2patterns.validator import validate as validate_pattern
 
-from _api_conftest import Api, build_site
 from trustface.intel import stix, taxii
 
 RESIDENT = "George_W_Bush_0099"
@@ -71,7 +71,7 @@ def taxii_server(tmp_path_factory):
                 break  # it answers (401 without credentials): up
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((folder / "medallion.log").read_text())
+                    raise RuntimeError((folder / "medallion.log").read_text()) from None
                 time.sleep(0.1)
             else:
                 break

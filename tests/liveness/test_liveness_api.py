@@ -12,12 +12,10 @@ refused. Every refusal is an ``access`` audit event.
 import io
 import time
 
+from _api_conftest import build_site, error_code
 from conftest_data import require_data
 from lvframes import NEUTRAL, first_photos, jpeg, lfw_bytes, pixels, sequence, times
 from PIL import Image
-
-from _api_conftest import build_site, error_code
-
 
 #: another real photo of the resident, for the single-frame attempts (not part of the bursts)
 SINGLE = "George_W_Bush_0114"

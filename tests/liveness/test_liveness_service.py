@@ -3,9 +3,9 @@
 import datetime as dt
 
 import pytest
+from _api_conftest import build_site
 from lvframes import sequence, times
 
-from _api_conftest import build_site
 from trustface import audit
 from trustface.errors import TrustfaceError
 from trustface.liveness import service as liveness

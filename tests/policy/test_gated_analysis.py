@@ -12,9 +12,8 @@ import pytest
 from db_fixtures import NOW, add_subject, authorize, consent, make_world, raises_code
 
 from trustface import analysis, audit
-from trustface.errors import E_ATTRIBUTE_UNSUPPORTED
 from trustface.db import audit_store
-from trustface.errors import E_NO_FACE
+from trustface.errors import E_ATTRIBUTE_UNSUPPORTED, E_NO_FACE
 from trustface.policy import codes
 from trustface.policy.gate import Denial, Grant
 

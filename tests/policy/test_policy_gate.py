@@ -24,7 +24,7 @@ from db_fixtures import (
 
 from trustface.db import audit_store, repo
 from trustface.db.models import DeviceLocation, new_id
-from trustface.errors import CATALOGUE, TrustfaceError
+from trustface.errors import CATALOGUE
 from trustface.policy import codes, gate, ledger, sites
 from trustface.policy.gate import Denial, Grant, GrantForgeryError
 

@@ -32,7 +32,7 @@ def check_pin(pin: str) -> None:
     """Refuse (E_WEAK_PIN) a PIN that is not 6-12 digits or is trivially guessable."""
     if not pin.isdigit() or not PIN_LENGTH[0] <= len(pin) <= PIN_LENGTH[1]:
         raise TrustfaceError(E_WEAK_PIN, f"a PIN has {PIN_LENGTH[0]} to {PIN_LENGTH[1]} digits.")
-    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:])}
+    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
     if steps in ({0}, {1}, {-1}):
         raise TrustfaceError(E_WEAK_PIN, "the PIN is too easy to guess (one digit repeated, or a straight run).")
 

@@ -38,7 +38,8 @@ from trustface.access.methods import FACE, METHODS, alternatives, validate_gate_
 from trustface.db import access_store, repo
 from trustface.db.models import Credential, DeviceLocation, Gate, new_id
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
-from trustface.policy import codes, gate as policy_gate, ledger, sites
+from trustface.policy import codes, ledger, sites
+from trustface.policy import gate as policy_gate
 from trustface.policy._common import invalid, not_found, require_text, utc
 from trustface.policy.vocab import IDENTIFY
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
-from trustface.access import keys, service as access
+from trustface.access import keys
+from trustface.access import service as access
 from trustface.access.codes import E_MALFORMED_REQUEST, E_UNSUPPORTED_MEDIA
 from trustface.api.limits import RateLimiter
 from trustface.db import access_store, repo
@@ -292,5 +293,6 @@ def image_body(**fields: dict) -> dict:
     return body
 
 
-__all__ = ["Body", "Caller", "json_content", "parse", "Services", "Svc", "access", "caller", "granted", "image_body", "images_and_fields",
+__all__ = ["Body", "Caller", "json_content", "parse", "Services", "Svc", "access", "caller", "granted", "image_body",
+           "images_and_fields",
            "json_object", "scoped_gate", "scoped_site", "scoped_subject", "services", "tenant_for", "text_field"]

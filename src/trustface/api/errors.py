@@ -24,7 +24,6 @@ from trustface.api.codes import E_INTERNAL, E_METHOD_NOT_ALLOWED
 from trustface.errors import CATALOGUE, TrustfaceError
 from trustface.policy.codes import E_NOT_FOUND
 
-
 log = logging.getLogger("trustface.api")
 
 _STATUS_CODES = {401: E_UNAUTHENTICATED, 403: E_FORBIDDEN, 404: E_NOT_FOUND, 405: E_METHOD_NOT_ALLOWED,

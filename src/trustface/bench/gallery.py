@@ -31,7 +31,6 @@ def lfw_descriptors(lfw_dir: Path, cache_dir: Path, *, workers: int | None = Non
     Returns (vectors (N, 128) float32 with NaN rows for failed images, person index (N,), names)."""
     from trustface.engine import MODEL_VERSION
     from trustface.engine.files import describe_files
-
     from trustface.engine.thresholds import calibration
 
     pipeline = f"{MODEL_VERSION} / {calibration().get('pipeline', '')}"
@@ -210,7 +209,7 @@ def scale(size: int, ident: dict, vectors, limit: float, *, queries: int = 400, 
     flat.add(gallery)
     gt_d, gt_i = flat.search(q, 1)
     del flat
-    p50, p99 = _latencies(lambda v: index.search(v, 16), np.concatenate([q[:100], q[len(mated):len(mated) + 100]]))
+    p50, p99 = _latencies(lambda v, index=index: index.search(v, 16), np.concatenate([q[:100], q[len(mated):len(mated) + 100]]))
     top = [index.search(v, 1) for v in q]
     got = np.array([i[0] - 1 for _, i in top])
     got_d = np.array([d[0] for d, _ in top])
@@ -257,7 +256,7 @@ def _approx_alternatives(gallery, q, truth, limit) -> dict:
     u = Index(ndim=128, metric="l2sq", dtype="f32", connectivity=16, expansion_add=128, expansion_search=64)
     u.add(np.arange(len(gallery)), gallery, threads=2)
     build = time.perf_counter() - t0
-    p50, p99 = _latencies(lambda v: u.search(v, 16), q[:200])
+    p50, p99 = _latencies(lambda v, u=u: u.search(v, 16), q[:200])
     got = np.array([int(u.search(v, 1).keys[0]) for v in q])
     out["usearch_hnsw_m16"] = {"build_s": round(build, 2), "query_p50_ms": round(p50, 3),
                                "recall_at_1": round(float(np.mean(got == truth)), 5)}

@@ -66,7 +66,7 @@ def trustface_worker(paths: Sequence[str]) -> list[tuple[np.ndarray, bool]]:
     from trustface.engine.files import describe_files
 
     out = []
-    for path, result in zip(paths, describe_files(paths)):
+    for path, result in zip(paths, describe_files(paths), strict=False):
         if result.descriptor is not None:
             out.append((result.descriptor, True))
             continue

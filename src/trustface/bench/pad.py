@@ -44,7 +44,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from trustface import imaging
-from trustface.liveness import pad as pad_models, passive
+from trustface.liveness import pad as pad_models
+from trustface.liveness import passive
 
 SPECIES = ("still_replay", "session_replay", "print_recapture")
 GATE = "gate_bench"
@@ -169,10 +170,10 @@ def attacks_from(b: Presentation, index: int, rng: np.random.Generator, turn: in
         still = [_jpeg(pick.pixels, int(rng.integers(80, 96)))] * BURST
     else:
         still = [_jpeg(_noisy(pick.pixels, rng), int(rng.integers(85, 96))) for _ in range(BURST)]
-    out = [Presentation("still_replay", str(index), [_frame(d, t) for d, t in zip(still, times)], index, variant)]
+    out = [Presentation("still_replay", str(index), [_frame(d, t) for d, t in zip(still, times, strict=False)], index, variant)]
     session_variant = "exact" if turn % 2 == 0 else "reencoded"
     session = [f.data if session_variant == "exact" else _jpeg(f.pixels, int(rng.integers(85, 96))) for f in b.frames]
-    out.append(Presentation("session_replay", str(index), [_frame(d, t) for d, t in zip(session, times)], index,
+    out.append(Presentation("session_replay", str(index), [_frame(d, t) for d, t in zip(session, times, strict=False)], index,
                             session_variant))
     source = b.unseen if b.unseen is not None else b.frames[0].pixels
     prints = [_jpeg(print_recapture(source, rng, (int(rng.integers(0, 3)), int(rng.integers(0, 3)))),
@@ -188,7 +189,7 @@ def build_stream(bona: list[Presentation], seed: int) -> list[Presentation]:
     perm = [int(i) for i in rng.permutation(len(bona))]
     order = [bona[i] for i in perm]
     stream: list[Presentation] = list(order)
-    for turn, (i, b) in enumerate(zip(perm, order)):
+    for turn, (i, b) in enumerate(zip(perm, order, strict=False)):
         for attack in attacks_from(b, i, rng, turn):
             after = stream.index(b)
             stream.insert(int(rng.integers(after + 1, len(stream) + 1)), attack)

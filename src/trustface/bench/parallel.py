@@ -40,7 +40,7 @@ def map_chunks(
     # once its models hold threads or large buffers).
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        for chunk, out in zip(chunks, pool.map(worker, chunks)):
+        for chunk, out in zip(chunks, pool.map(worker, chunks), strict=False):
             results.extend(out)
             if on_progress:
                 on_progress(len(chunk))

@@ -30,11 +30,13 @@ except ImportError as exc:  # pragma: no cover - only while that room is absent
     if "deployment_commands" not in str(exc):
         raise
 
-from trustface.cli import gallery_commands  # noqa: E402,F401
-from trustface.cli import service_commands  # noqa: E402,F401
-from trustface.cli import web_commands  # noqa: E402,F401
-from trustface.cli import compliance_commands  # noqa: E402,F401
-from trustface.cli import intel_commands  # noqa: E402,F401
+from trustface.cli import (
+    compliance_commands,  # noqa: E402,F401
+    gallery_commands,  # noqa: E402,F401
+    intel_commands,  # noqa: E402,F401
+    service_commands,  # noqa: E402,F401
+    web_commands,  # noqa: E402,F401
+)
 
 
 def main() -> None:

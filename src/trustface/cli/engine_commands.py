@@ -112,7 +112,7 @@ def compare(
             described = map_chunks(describe_files, unique, workers=workers, on_progress=lambda n: progress.advance(task, n))
     else:
         described = describe_files(unique)
-    by_path = dict(zip(unique, described))
+    by_path = dict(zip(unique, described, strict=False))
 
     rows = []
     for a, b in pair_list:
@@ -153,7 +153,8 @@ def compare(
 
 @bench_app.command("lfw")
 def bench_lfw(
-    data: Annotated[Optional[Path], typer.Option(help="Data root holding lfw/ (default $TRUSTFACE_DATA or ../shared/data).")] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        help="Data root holding lfw/ (default $TRUSTFACE_DATA or ../shared/data).")] = None,
     folds: Annotated[int, typer.Option(min=1, max=10, help="Folds to run (1 = quick check).")] = 10,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the figures here as JSON.")] = None,
     peer: Annotated[bool, typer.Option(help="Also run ageitgey/face_recognition on the same images.")] = False,

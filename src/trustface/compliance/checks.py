@@ -271,7 +271,8 @@ def enrolled_without_consent(ctx: Context) -> Result:
         return Result(PASS, evidence)
     blocking = {k for k in problems if k not in ("notice_changed",)}
     evidence["summary"] = (f"{len(bad_subjects)} of {len(enrolled)} enrolled subjects hold templates without a current "
-                           f"consent for that purpose and mode ({', '.join(f'{k}: {len(v)}' for k, v in sorted(problems.items()))})")
+                           f"consent for that purpose and mode "
+                           f"({', '.join(f'{k}: {len(v)}' for k, v in sorted(problems.items()))})")
     if blocking:
         return Result(FAIL, evidence, "Purge these templates (`trustface retention run`, `trustface gallery erase`) "
                                       "or obtain a fresh separate consent; guardian consent for minors.")
@@ -595,7 +596,7 @@ def pia_check(ctx: Context) -> Result:
     statuses = [sites.pia_status(ctx.session, p.id) for p in ctx.purposes]
     approved = {e["payload"].get("pia_id"): e["seq"] for e in ctx.site_events(["admin"], ["pia_approved"])}
     rows, fails, warns = [], [], []
-    for st, p in zip(statuses, ctx.purposes):
+    for st, p in zip(statuses, ctx.purposes, strict=False):
         row = {"purpose": p.name, **st.to_dict(), "audit_seq": approved.get(st.pia.id) if st.pia else None}
         rows.append(row)
         if st.state in ("missing", "stale"):

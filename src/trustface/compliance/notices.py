@@ -43,7 +43,8 @@ MODE_NAMES = {
 }
 BASIS_NAMES = {
     "consent": {"en": "your separate consent", "zh": "您的单独同意"},
-    "contract_or_hr": {"en": "necessary for a contract with you or for HR management", "zh": "订立、履行合同或人力资源管理所必需"},
+    "contract_or_hr": {"en": "necessary for a contract with you or for HR management",
+                       "zh": "订立、履行合同或人力资源管理所必需"},
     "legal_duty": {"en": "a legal duty", "zh": "履行法定职责或法定义务"},
     "emergency": {"en": "an emergency protecting life, health or property", "zh": "应对突发事件，保护生命健康和财产安全"},
     "public_safety": {"en": "public safety under state rules", "zh": "依照国家规定维护公共安全"},

@@ -31,7 +31,8 @@ h3 { font-size: 11pt; margin: 0 0 0.3em 0; }
 table { border-collapse: collapse; width: 100%; font-size: 9pt; }
 th, td { border: 1px solid #ddd; padding: 3px 5px; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } tr { page-break-inside: avoid; } thead { display: table-header-group; }
-.badge { display: inline-block; white-space: nowrap; padding: 1px 7px; border-radius: 8px; color: #fff; font-weight: bold; font-size: 8.5pt; }
+.badge { display: inline-block; white-space: nowrap; padding: 1px 7px; border-radius: 8px; color: #fff;
+         font-weight: bold; font-size: 8.5pt; }
 .pass { background: #2e7d32; } .warn { background: #b07d00; } .fail { background: #c62828; }
 .finding { border: 1px solid #ddd; border-left: 5px solid #999; padding: 6px 10px; margin: 8px 0;
            page-break-inside: avoid; }
@@ -120,7 +121,8 @@ Generated · 生成时间: {escape(assessment['generated_at'])} · regimes · �
 <section><h2>Summary · 摘要</h2>
 <p>Verdict · 结论: {_badge(s['verdict'])} — {s['pass']} pass, {s['warn']} warn, {s['fail']} fail
  of {len(assessment['findings'])} checks.</p>
-<div class="charts">{charts.status_bar(s)}{charts.consent_coverage(m['consent_coverage'])}{charts.access_by_method(m['access_by_method'])}</div>
+<div class="charts">{charts.status_bar(s)}{charts.consent_coverage(m['consent_coverage'])}\
+{charts.access_by_method(m['access_by_method'])}</div>
 <table><thead><tr><th>Check</th><th>Title · 标题</th><th>Status · 状态</th><th>Requirements · 依据</th></tr></thead>
 <tbody>{table}</tbody></table>
 </section>

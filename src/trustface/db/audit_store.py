@@ -15,8 +15,8 @@ from typing import Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trustface.db.models import AuditEvent, AuditHead
 from trustface.db.fast import Raw
+from trustface.db.models import AuditEvent, AuditHead
 from trustface.db.session import mark_audited
 
 HEAD_ID = 1

@@ -16,12 +16,12 @@ from sqlalchemy import LargeBinary, and_, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from trustface.db.models import (
-    GalleryImage,
     AuditEvent,
     Base,
     Consent,
     Credential,
     DeviceLocation,
+    GalleryImage,
     GalleryTemplate,
     LegalBasisRecord,
     Notice,

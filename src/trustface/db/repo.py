@@ -14,6 +14,7 @@ from typing import Collection, Iterable, NamedTuple, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trustface.db.fast import Raw
 from trustface.db.models import (
     Base,
     Consent,
@@ -28,7 +29,6 @@ from trustface.db.models import (
     SubjectIdentity,
     Tenant,
 )
-from trustface.db.fast import Raw
 from trustface.db.session import mark_domain_changed
 
 M = TypeVar("M", bound=Base)

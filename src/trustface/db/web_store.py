@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session
 
 from trustface.db.models import AuditEvent, ConsoleUser, Subject
 
-
 # --- console user accounts -------------------------------------------------------------------------
 
 def add_user(session: Session, row: ConsoleUser) -> ConsoleUser:

@@ -13,7 +13,8 @@ ONNX graph is cached, ``auto`` loads ``dlib-bin``: its HOG detector runs ~2x fas
 source build's (measured, docs/benchmarks.md), and the source build's BLAS no longer matters.
 
 ``TRUSTFACE_DLIB_BACKEND`` = ``auto`` (default: the fast build when present), ``blas`` (fail
-if absent) or ``bin`` (where it is unset, ``TRUSTFACE_DESCRIPTOR_BACKEND=blas|bin`` counts); ``TRUSTFACE_DLIB_BLAS_DIR`` moves the fast build. ``BACKEND`` and ``BACKEND_REASON`` say what runs and why
+if absent) or ``bin`` (where it is unset, ``TRUSTFACE_DESCRIPTOR_BACKEND=blas|bin`` counts);
+``TRUSTFACE_DLIB_BLAS_DIR`` moves the fast build. ``BACKEND`` and ``BACKEND_REASON`` say what runs and why
 (``trustface doctor`` prints them).
 """
 

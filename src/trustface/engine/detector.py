@@ -76,7 +76,7 @@ def _hog(image: np.ndarray, upsample: int, label: str, offset: int = 0) -> list[
     with models.DLIB_LOCK:  # dlib is not safe to enter from two threads (models.DLIB_LOCK)
         rects, scores, _ = models.hog_detector().run(image, upsample, 0.0)
         faces = []
-        for r, s in zip(rects, scores):
+        for r, s in zip(rects, scores, strict=False):
             box = (r.left() - offset, r.top() - offset, r.right() - offset, r.bottom() - offset)
             faces.append(Face(box, float(s), label))
     return faces

@@ -58,6 +58,6 @@ def describe_files(paths: Sequence[str], *, method: str = "auto") -> list[PhotoR
         found.append((len(results), path, face, count))
         results.append(None)
     vectors = describe_chips(chips)
-    for (i, path, face, count), vector in zip(found, vectors):
+    for (i, path, face, count), vector in zip(found, vectors, strict=False):
         results[i] = PhotoResult(path, face, count, vector, None)
     return results

@@ -200,7 +200,7 @@ def _read_details(r: _Reader, layer: Layer) -> None:
         if (filters, (nr, nc), sy, sx, py, px) != (layer.filters, layer.size, layer.stride, layer.stride,
                                                    layer.padding, layer.padding):
             raise FormatError(f"con layer geometry {filters, nr, nc, sy, sx, py, px} is not the expected one")
-        wshape, bshape = r.alias(), r.alias()
+        wshape, _bshape = r.alias(), r.alias()
         for _ in range(4):
             r.float()
         use_bias = r.bool() if version in ("con_5", "con_6") else True
@@ -213,7 +213,7 @@ def _read_details(r: _Reader, layer: Layer) -> None:
     elif kind == "affine":
         version = r.expect("affine_", "affine_2", "bn_con2")
         params = r.tensor().reshape(-1)
-        gshape, bshape = r.alias(), r.alias()
+        gshape, _bshape = r.alias(), r.alias()
         if gshape[2:] != (1, 1):
             raise FormatError("affine layer in FC mode where a conv-mode one was expected")
         k = gshape[1]
@@ -380,7 +380,7 @@ def build_graph(layers: list[Layer], means: tuple[float, float, float]):
             # in its blocked NCHWc layout and lets it fuse the Add and Relu into that conv
             # (about 5% faster than Pad); the one spatial mismatch (3x3 vs 4x4) is a Pad.
             other, oshape = tags[layer.tag]
-            target = tuple(max(a, b) for a, b in zip(shape, oshape))
+            target = tuple(max(a, b) for a, b in zip(shape, oshape, strict=False))
             operands = []
             for name, dims in ((x, shape), (other, oshape)):
                 if dims[0] != target[0]:
@@ -389,7 +389,7 @@ def build_graph(layers: list[Layer], means: tuple[float, float, float]):
                     name = node("Conv", [name, const(eye, "eye")], kernel_shape=[1, 1])
                     dims = (target[0], *dims[1:])
                 if dims != target:
-                    pads = [0, 0, 0, 0, 0, *(t - d for t, d in zip(target, dims))]
+                    pads = [0, 0, 0, 0, 0, *(t - d for t, d in zip(target, dims, strict=False))]
                     name = node("Pad", [name, const(np.array(pads, np.int64), "pads")])
                 operands.append(name)
             x, shape = node("Add", operands), target

@@ -15,6 +15,7 @@ same transaction as the deletion certificate.
 """
 
 from trustface.gallery.codes import E_IMAGE_RETENTION_REFUSED, E_NOT_ENROLLED, E_TEMPLATE_INTEGRITY
+from trustface.gallery.images import purge_images
 from trustface.gallery.store import (
     Candidate,
     Enrolment,
@@ -26,7 +27,6 @@ from trustface.gallery.store import (
     purge_templates,
     rotate_keys,
 )
-from trustface.gallery.images import purge_images
 from trustface.policy.retention import register_purge_handler
 
 register_purge_handler("gallery.templates", purge_templates)

@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trustface.db import repo
-from trustface.db.session import mark_domain_changed
 from trustface.db.models import GalleryImage, new_id
+from trustface.db.session import mark_domain_changed
 from trustface.gallery import protection
 from trustface.policy.vocab import RETAIN_IMAGE
 

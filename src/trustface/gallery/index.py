@@ -148,7 +148,7 @@ class VectorIndex:
     def subject_of(self, ids: np.ndarray) -> list[str | None]:
         pos = np.searchsorted(self._ids, ids)
         out: list[str | None] = []
-        for p, i in zip(pos, ids):
+        for p, i in zip(pos, ids, strict=False):
             out.append(self._subjects[self._subj[p]] if p < len(self._ids) and self._ids[p] == i else None)
         return out
 

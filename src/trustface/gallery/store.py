@@ -474,7 +474,7 @@ class Gallery:
         descriptors = []
         # a kept photo is read once: the bytes sealed are the bytes decoded
         kept = [image_store.photo_bytes(item) for item in images] if keep else [None] * len(images)
-        for n, (item, raw) in enumerate(zip(images, kept), start=1):
+        for n, (item, raw) in enumerate(zip(images, kept, strict=False), start=1):
             image = item if isinstance(item, np.ndarray) else imaging.load_image(raw[0] if raw else item)
             try:
                 face, _quality = engine.enrolment_face(image)
@@ -710,7 +710,8 @@ class Gallery:
         while True:
             distances, ids = index.search(probe, want)
             # nearest first: everything past the threshold is out
-            near = [(d, s) for d, s in zip(distances.tolist(), index.subject_of(ids)) if d <= limit and s is not None]
+            near = [(d, s) for d, s in zip(distances.tolist(), index.subject_of(ids), strict=False)
+                    if d <= limit and s is not None]
             unseen = {s for _, s in near if s not in verdicts}
             if unseen:
                 ok = allowed(unseen)

@@ -141,7 +141,7 @@ def evaluate(steps: Sequence[str], readings: Sequence[Reading]) -> ActiveResult:
     limit = _same_face_limit()
     distances = [float(np.linalg.norm(r.descriptor - ref.descriptor)) for r in readings[1:]]
     result.max_distance = max(distances) if distances else 0.0
-    for r, d in zip(readings[1:], distances):
+    for r, d in zip(readings[1:], distances, strict=False):
         if d > limit:
             result.reasons.append(f"a different face in frame {r.index}")
             return result

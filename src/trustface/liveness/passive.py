@@ -367,7 +367,7 @@ def _timing_problem(frames: Sequence[Frame], *, now: dt.datetime, issued_at: dt.
                     window: dt.timedelta | None) -> str | None:
     times = [f.t_ms for f in frames]
     if all(t is not None for t in times) and len(times) >= 2:
-        steps = [b - a for a, b in zip(times, times[1:])]
+        steps = [b - a for a, b in zip(times, times[1:], strict=False)]
         if any(s <= 0 for s in steps):
             return "frame times do not increase"
         if min(steps) < 1000.0 / MAX_FPS:

@@ -30,7 +30,8 @@ from trustface import audit
 from trustface.db import liveness_store
 from trustface.db.models import LivenessChallenge, LivenessIndicator, new_id
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
-from trustface.liveness import active, pad as pad_models, passive
+from trustface.liveness import active, passive
+from trustface.liveness import pad as pad_models
 from trustface.liveness.codes import (
     E_CHALLENGE_EXPIRED,
     E_CHALLENGE_UNKNOWN,
@@ -302,7 +303,7 @@ def check_burst(session: Session, gallery, *, gate_id: str, nonce: str, frames: 
     if not frames or len(frames) > MAX_FRAMES:
         raise TrustfaceError(E_INVALID_ARGUMENT, f"send between {len(steps) + 1} and {MAX_FRAMES} frames")
     times = _parse_times(timestamps, len(frames))
-    decoded = [passive.Frame(imaging.load_image(data), bytes(data), t) for data, t in zip(frames, times)]
+    decoded = [passive.Frame(imaging.load_image(data), bytes(data), t) for data, t in zip(frames, times, strict=False)]
     row.used_at = now
 
     verdict = passive.check(decoded, store=DbStore(session), gate_id=gate.id, now=now, burst=True,

@@ -36,9 +36,9 @@ Order of checks (first failure wins; docs/policy.md):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
 import datetime as dt
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session

@@ -31,10 +31,10 @@ from trustface.policy.vocab import (
     GUARDIAN_VERIFICATIONS,
     METHODS,
     MODES,
-    RETAIN_IMAGE,
-    WRITTEN_METHODS,
     RELEASE_SIGNATURES,
+    RETAIN_IMAGE,
     SUSPENSION_KINDS,
+    WRITTEN_METHODS,
 )
 
 INITIATORS = ("subject", "processor")

@@ -103,7 +103,8 @@ def register_device_location(session: Session, *, site_id: str, name: str, locat
                              f"a camera may not be placed in a private space ({location_type})")
     if location_type not in LOCATION_TYPES:
         raise invalid(f"unknown location type {location_type!r}")
-    loc = repo.add(session, DeviceLocation(id=new_id("loc"), site_id=site_id, name=require_text(name, "location name", max_len=200),
+    loc = repo.add(session, DeviceLocation(id=new_id("loc"), site_id=site_id,
+                                           name=require_text(name, "location name", max_len=200),
                                            location_type=location_type, created_at=now))
     _admin(session, "device_location_registered", actor, site.tenant_id, now, site_id=site_id,
            location_id=loc.id, location_type=location_type)

@@ -17,9 +17,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from trustface import rights
-from trustface.access.codes import E_UNAUTHENTICATED
+from trustface.access.codes import E_MALFORMED_REQUEST, E_UNAUTHENTICATED
 from trustface.access.methods import METHODS
-from trustface.access.codes import E_MALFORMED_REQUEST
 from trustface.api.deps import UNSAFE_TEXT_MESSAGE, scoped_site, scoped_subject, unsafe_text
 from trustface.api.routes import audit as api_audit
 from trustface.api.routes import faces as api_faces

@@ -25,8 +25,7 @@ from trustface.db import access_store, repo
 from trustface.errors import CATALOGUE, E_INVALID_ARGUMENT, TrustfaceError
 from trustface.web import bridge, i18n
 from trustface.web.console import consent_context, consent_payload, consent_rows, form_of
-from trustface.web.render import (LoginRequired, PageRoute, error_words, finish, key_of, lang_of, page, redirect,
-                                   services)
+from trustface.web.render import LoginRequired, PageRoute, error_words, finish, key_of, lang_of, page, redirect, services
 from trustface.web.security import (
     SELF_SERVICE_COOKIE,
     SELF_SERVICE_LIFETIME,

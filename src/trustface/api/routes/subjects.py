@@ -11,11 +11,11 @@ from pydantic import Field
 
 from trustface import audit, rights
 from trustface.access import service as access
+from trustface.access.codes import E_MALFORMED_REQUEST
 from trustface.api.deps import Body, Caller, Mode, Svc, json_content, json_object, parse, scoped_site, scoped_subject
 from trustface.db import access_store, repo
 from trustface.db.models import Consent
 from trustface.errors import TrustfaceError
-from trustface.access.codes import E_MALFORMED_REQUEST
 from trustface.policy import codes, ledger
 from trustface.policy.vocab import CHANNELS, MODES
 
