@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import stat
-import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from trustface.errors import TrustfaceError
 from trustface.policy import codes
 
 KEY_FILE = "trustface.key"
-SETTINGS_FILE = "settings.toml"
+SETTINGS_FILE = config.SETTINGS_FILE
 KEY_FORMAT = "trustface-key/1"
 
 
@@ -147,14 +146,12 @@ def _restrict_sqlite_files(url: str) -> None:
             os.chmod(path, 0o600)
 
 
-def load_settings(directory: Path) -> dict:
-    path = Path(directory) / SETTINGS_FILE
-    if not path.is_file():
-        raise _fail(f"{directory} holds no {SETTINGS_FILE}; run `trustface init --dir {directory}`")
+def load_settings(directory: Path) -> config.Settings:
+    """The deployment's validated settings; a bad or unknown key is one E_DEPLOYMENT line naming it."""
     try:
-        return tomllib.loads(path.read_text("utf-8"))
-    except tomllib.TOMLDecodeError:
-        raise _fail(f"{path} is not valid TOML") from None
+        return config.load_settings(directory)
+    except config.SettingsError as exc:
+        raise _fail(str(exc)) from None
 
 
 class Deployment:
@@ -165,12 +162,9 @@ class Deployment:
         self.keys = load_keys(self.directory)
         self.settings = load_settings(self.directory)
         self.database_url = database_url or config.database_url(self.directory)
-        sync = str(self.settings.get("sqlite_synchronous", "FULL")).upper()
-        if sync not in ("FULL", "NORMAL"):
-            raise _fail(f"settings.toml: sqlite_synchronous must be FULL or NORMAL, not {sync!r}")
-        self.engine = make_engine(self.database_url, sqlite_synchronous=sync)
+        self.engine = make_engine(self.database_url, sqlite_synchronous=self.settings.sqlite_synchronous)
         self._factory = make_sessionmaker(self.engine, audit_key=self.keys.audit_hmac_key)
-        self.grant_ttl = dt.timedelta(seconds=int(self.settings.get("grant_ttl_seconds", 300)))
+        self.grant_ttl = self.settings.grant_ttl
 
     def session(self):
         return self._factory()

@@ -59,11 +59,13 @@ class Principal:
     tenant_id: str | None
     site_id: str | None = None
     subject_id: str | None = None
+    #: how a local caller (a CLI command) is named in the audit trail; API keys leave it unset
+    actor_name: str | None = None
 
     @property
     def actor(self) -> str:
         """How the audit trail names this caller (the key id, never the secret)."""
-        return f"key:{self.key_id}"
+        return self.actor_name or f"key:{self.key_id}"
 
     @property
     def is_root(self) -> bool:

@@ -55,9 +55,8 @@ def create_app(directory: Path | str | None = None, *, database_url: str | None 
 
     dep = deployment or Deployment(directory, database_url=database_url)
     settings = dep.settings
-    max_body = int(float(settings.get("max_body_mb", 10)) * 1024 * 1024)
-    limiter = RateLimiter({"identify": int(settings.get("identify_per_minute", 600)),
-                           "access": int(settings.get("access_per_minute", 1200))})
+    max_body = settings.max_body_bytes
+    limiter = RateLimiter({"identify": settings.identify_per_minute, "access": settings.access_per_minute})
     app = FastAPI(title="trustface", version=__version__, description=DESCRIPTION,
                   responses={400: {"model": errors.ErrorEnvelope}, 401: {"model": errors.ErrorEnvelope},
                              403: {"model": errors.ErrorEnvelope}, 404: {"model": errors.ErrorEnvelope},

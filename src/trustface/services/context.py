@@ -1,0 +1,77 @@
+"""What every use case needs: the opened deployment, its gallery, the validated settings, the
+credential key and a clock, in one frozen :class:`Context`.
+
+The transaction rule (docs/architecture.md): a service function decodes, detects, describes and
+runs liveness *before* it opens a transaction; :meth:`Context.tx` then holds only storage work
+(authorize, search bookkeeping, decide, audit), so no request holds a database lock while it
+computes. A policy refusal is committed (its audit event stands) before the refusal is raised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from trustface import audit
+from trustface.access.keys import Principal
+from trustface.config import Settings
+
+if TYPE_CHECKING:
+    from trustface.deployment import Deployment
+    from trustface.gallery import Gallery
+
+
+def cli_principal(actor: str = "admin:cli") -> Principal:
+    """The caller a local command runs as: the deployment administrator (whoever can read the key
+    file and the database owns the deployment), named ``actor`` in the audit trail."""
+    return Principal(key_id="local", role="admin", tenant_id=None, actor_name=actor)
+
+
+@dataclass(frozen=True)
+class Context:
+    """One per process (API app, CLI command, benchmark): immutable once built."""
+
+    deployment: Deployment
+    gallery: Gallery
+    settings: Settings
+    credential_secret: bytes
+    clock: Callable[[], dt.datetime] = field(default=audit.utcnow)
+
+    @classmethod
+    def open(cls, deployment: Deployment, gallery: Gallery | None = None, *,
+             clock: Callable[[], dt.datetime] | None = None) -> Context:
+        """A context for an opened deployment (the gallery's indexes are built unless given)."""
+        from trustface.access.service import credential_key
+        from trustface.gallery import Gallery
+
+        return cls(deployment=deployment, gallery=gallery if gallery is not None else Gallery.open(deployment),
+                   settings=deployment.settings, credential_secret=credential_key(deployment.keys.tenant_kek_seed),
+                   clock=clock or audit.utcnow)
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    @property
+    def grant_ttl(self) -> dt.timedelta:
+        return self.settings.grant_ttl
+
+    @contextmanager
+    def tx(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back on any error."""
+        with self.deployment.transaction() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session: rolled back at the end, whatever happened."""
+        session = self.deployment.session()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
