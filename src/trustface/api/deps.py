@@ -20,11 +20,9 @@ from trustface.access import keys
 from trustface.access import service as access
 from trustface.access.codes import E_MALFORMED_REQUEST, E_UNSUPPORTED_MEDIA
 from trustface.api.limits import RateLimiter
-from trustface.db import access_store, repo
 from trustface.errors import E_IMAGE_INVALID, E_INVALID_ARGUMENT, TrustfaceError
-from trustface.policy import codes
-from trustface.policy.gate import Denial, Grant
 from trustface.policy.vocab import MODES
+from trustface.services import scope
 
 
 @dataclass
@@ -67,56 +65,12 @@ def caller(request: Request, authorization: Annotated[str | None, Header()] = No
 Caller = Annotated[keys.Principal, Depends(caller)]
 
 
-def _missing(what: str, key: str) -> TrustfaceError:
-    return TrustfaceError(codes.E_NOT_FOUND, f"{what} {key!r} does not exist")
-
-
-def scoped_site(session: Session, who: keys.Principal, site_id: str):
-    site = repo.site(session, site_id)
-    if site is None or not who.sees_site(site.id, site.tenant_id):
-        raise _missing("site", site_id)  # another tenant's site looks exactly like no site
-    return site
-
-
-def scoped_subject(session: Session, who: keys.Principal, subject_id: str):
-    subject = repo.subject(session, subject_id)
-    if subject is None or not who.sees_subject(subject.id, subject.tenant_id):
-        raise _missing("subject", subject_id)
-    if who.site_id is not None and subject.site_id not in (None, who.site_id):
-        raise _missing("subject", subject_id)
-    return subject
-
-
-def scoped_gate(session: Session, who: keys.Principal, gate_id: str):
-    gate = access_store.gate(session, gate_id)
-    if gate is None or not who.sees_site(gate.site_id, gate.tenant_id):
-        raise _missing("gate", gate_id)
-    return gate
-
-
-def tenant_for(session: Session, who: keys.Principal, tenant_id: str | None) -> str:
-    """The tenant a new object belongs to: the key's own; the deployment administrator names one
-    (or the only one there is)."""
-    if not who.is_root:
-        if tenant_id not in (None, who.tenant_id):
-            raise _missing("tenant", tenant_id)
-        return who.tenant_id
-    if tenant_id is not None:
-        if repo.tenant(session, tenant_id) is None:
-            raise _missing("tenant", tenant_id)
-        return tenant_id
-    tenants = access_store.tenants(session)
-    if len(tenants) != 1:
-        raise TrustfaceError(E_INVALID_ARGUMENT, "the deployment administrator must name tenant_id "
-                                                 "(the deployment has several tenants, or none yet)")
-    return tenants[0].id
-
-
-def granted(decision) -> Grant:
-    """A Grant, or the Denial as an error (its audit event is already committed by the caller)."""
-    if isinstance(decision, Denial):
-        raise decision.to_error()
-    return decision
+# the scope checks live with the use cases (services.scope); routes still import them from here
+scoped_site = scope.site
+scoped_subject = scope.subject
+scoped_gate = scope.gate
+tenant_for = scope.tenant_for
+granted = scope.granted
 
 
 # --- request bodies --------------------------------------------------------------------------------
