@@ -11,11 +11,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from trustface import __version__
-from trustface.access.service import credential_key
 from trustface.api import errors
 from trustface.api.deps import Services
 from trustface.api.limits import BodySizeLimit, RateLimiter, SafePath
 from trustface.api.routes import audit, compliance, faces, keys, sites, subjects
+from trustface.services.context import Context
 
 DESCRIPTION = """\
 Face recognition behind a consent-checking policy gate. Every face operation needs a grant for
@@ -51,7 +51,6 @@ def create_app(directory: Path | str | None = None, *, database_url: str | None 
                gallery=None) -> FastAPI:
     """The API of the deployment in ``directory`` (or an already opened ``deployment``)."""
     from trustface.deployment import Deployment
-    from trustface.gallery import Gallery
 
     dep = deployment or Deployment(directory, database_url=database_url)
     settings = dep.settings
@@ -63,8 +62,7 @@ def create_app(directory: Path | str | None = None, *, database_url: str | None 
                              409: {"model": errors.ErrorEnvelope}, 413: {"model": errors.ErrorEnvelope},
                              415: {"model": errors.ErrorEnvelope}, 422: {"model": errors.ErrorEnvelope},
                              429: {"model": errors.ErrorEnvelope}})
-    app.state.trustface = Services(dep, gallery or Gallery.open(dep), credential_key(dep.keys.tenant_kek_seed),
-                                   limiter)
+    app.state.trustface = Services(Context.open(dep, gallery), limiter)
     errors.install(app)
     for module in (sites, subjects, faces, audit, keys, compliance):
         app.include_router(module.router)

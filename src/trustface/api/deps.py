@@ -9,7 +9,7 @@ import binascii
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Iterator, Literal
+from typing import TYPE_CHECKING, Annotated, Iterator, Literal
 
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -23,23 +23,41 @@ from trustface.api.limits import RateLimiter
 from trustface.errors import E_IMAGE_INVALID, E_INVALID_ARGUMENT, TrustfaceError
 from trustface.policy.vocab import MODES
 from trustface.services import scope
+from trustface.services.context import Context
+
+if TYPE_CHECKING:
+    from trustface.deployment import Deployment
+    from trustface.gallery import Gallery
 
 
 @dataclass
 class Services:
-    """One per app: the opened deployment, its gallery (search indexes in memory), the credential
-    key and the rate limiter."""
+    """One per app: the use cases' :class:`~trustface.services.Context` (deployment, gallery,
+    settings, credential key, clock) and the API's rate limiter."""
 
-    deployment: object
-    gallery: object
-    credential_secret: bytes
+    ctx: Context
     limiter: RateLimiter
-    max_images: int = 5
+
+    @property
+    def deployment(self) -> Deployment:
+        return self.ctx.deployment
+
+    @property
+    def gallery(self) -> Gallery:
+        return self.ctx.gallery
+
+    @property
+    def credential_secret(self) -> bytes:
+        return self.ctx.credential_secret
+
+    @property
+    def max_images(self) -> int:
+        return self.ctx.settings.max_images
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
         """A transaction: committed when the block ends, rolled back on any error."""
-        with self.deployment.transaction() as session:
+        with self.ctx.tx() as session:
             yield session
 
 

@@ -1,9 +1,9 @@
 """Service commands: serve, enroll, verify, identify, subjects, gate, credential, erase.
 
-Thin like every command: parse, call a service function of :mod:`trustface.policy`,
-:mod:`trustface.access`, :mod:`trustface.gallery` or :mod:`trustface.rights`, print. Face data is
-touched only under a Grant from ``policy.gate.authorize()``; a policy refusal is still written to
-the audit trail (its transaction commits) before the command reports it.
+Thin like every command: parse, call a use case of :mod:`trustface.services` (the same functions
+the API and the web pages call, run as the deployment administrator named ``--actor``), print.
+Face data is touched only under a Grant from ``policy.gate.authorize()``; a policy refusal is
+still written to the audit trail (its transaction commits) before the command reports it.
 
 Exit status: 0 done (or granted / matched); 1 a negative answer (denied at the gate, no match,
 unknown face, some photos of a batch not enrolled); 2 a refusal or bad input, as one line on stderr.
@@ -41,20 +41,12 @@ def _photo(path: Path) -> str:
     return str(path)
 
 
-def _authorize(session, dep, *, site_id: str, purpose: str, mode: str, subject_id: str | None, actor: str):
-    """A Grant or a Denial from the policy gate (both audited in ``session``)."""
-    from trustface.policy import gate, sites
+def _context(dep):
+    """The use cases' context for an opened deployment (the gallery loads its indexes on demand)."""
+    from trustface.gallery import Gallery
+    from trustface.services import Context
 
-    site = sites.get_site(session, site_id)
-    return gate.authorize(session, tenant_id=site.tenant_id, site_id=site_id, purpose=purpose, mode=mode,
-                          subject_id=subject_id, actor=actor, ttl=dep.grant_ttl)
-
-
-def _modes(value: str) -> list[str]:
-    modes = list(dict.fromkeys(m.strip() for m in value.split(",") if m.strip()))
-    if not modes or any(m not in ("verify", "identify") for m in modes):
-        _fail("E_INVALID_ARGUMENT: templates are enrolled for verify and/or identify (e.g. --mode identify)")
-    return modes
+    return Context.open(dep, Gallery(dep))
 
 
 # --- serve --------------------------------------------------------------------------------------
@@ -106,28 +98,13 @@ def serve(directory: DirOpt = None,
 
 # --- enrol, verify, identify --------------------------------------------------------------------
 
-def _enrol_one(dep, gallery, *, site: str, subject: str, purpose: str, modes: list[str], photos: list,
-               actor: str) -> list:
-    """Enrol one subject: a Grant per mode first (refusals committed to the audit trail, nothing
-    else written), then the gallery. Raises TrustfaceError on a refusal."""
-    from trustface.db import repo
-    from trustface.policy import codes, gate, sites
+def _enrol_one(ctx, *, site: str, subject: str, purpose: str, modes: str, photos: list, actor: str) -> list:
+    """Enrol one subject (a Grant per mode, refusals committed to the audit trail, then the gallery).
+    Raises TrustfaceError on a refusal."""
+    from trustface.services import cli_principal, faces
 
-    denial = None
-    with dep.transaction() as s:
-        subj, site_row = repo.subject(s, subject), sites.get_site(s, site)
-        if subj is None or subj.tenant_id != site_row.tenant_id:
-            raise TrustfaceError(codes.E_NOT_FOUND, f"subject {subject!r} does not exist at this site's tenant")
-        grants = []
-        for mode in modes:
-            result = _authorize(s, dep, site_id=site, purpose=purpose, mode=mode, subject_id=subject, actor=actor)
-            if isinstance(result, gate.Denial):
-                denial = result
-                break
-            grants.append(result)
-        if denial is None:
-            return gallery.enrol(s, grants, photos, actor=actor)
-    raise TrustfaceError(denial.code, denial.message)
+    return faces.enrol(ctx, cli_principal(actor), subject, photos, purpose=purpose, modes=modes,
+                       site_id=site).enrolments
 
 
 @app.command("enroll")
@@ -144,9 +121,9 @@ def enroll(site: SiteOpt,
 
     One subject: --subject ID PHOTO...  A folder: --folder DIR, each file named after its subject id;
     subjects without consent are reported as refused and nothing is enrolled for them."""
-    from trustface.gallery import Gallery
+    from trustface.services import faces
 
-    modes = _modes(mode)
+    faces.parse_modes(mode)  # a bad --mode is refused before any photo is read
     if (folder is None) == (subject is None):
         _fail("give either --subject ID with photos, or --folder DIR")
     if subject is not None:
@@ -154,23 +131,21 @@ def enroll(site: SiteOpt,
             _fail("give at least one photo of the subject")
         paths = [_photo(p) for p in photos]
         with _open(directory) as dep:
-            done = _enrol_one(dep, Gallery(dep), site=site, subject=subject, purpose=purpose, modes=modes,
-                              photos=paths, actor=actor)
+            done = _enrol_one(_context(dep), site=site, subject=subject, purpose=purpose, modes=mode, photos=paths,
+                              actor=actor)
         _print([e.to_dict() for e in done], as_json,
                "\n".join(f"enrolled {e.subject_id} for {e.purpose}/{e.mode}: {len(e.template_ids)} template(s) "
                          f"from {e.photos} photo(s), audit seq {e.audit_seq}; photos not kept" for e in done))
         return
     if photos:
         _fail("with --folder, give no photo arguments")
-    _enrol_folder(directory, folder, site=site, purpose=purpose, modes=modes, actor=actor, as_json=as_json)
+    _enrol_folder(directory, folder, site=site, purpose=purpose, modes=mode, actor=actor, as_json=as_json)
 
 
-def _enrol_folder(directory, folder: Path, *, site: str, purpose: str, modes: list[str], actor: str,
+def _enrol_folder(directory, folder: Path, *, site: str, purpose: str, modes: str, actor: str,
                   as_json: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from trustface.gallery import Gallery
 
     if not folder.is_dir():
         _fail(f"no such folder: {folder}")
@@ -183,14 +158,14 @@ def _enrol_folder(directory, folder: Path, *, site: str, purpose: str, modes: li
     console = Console(stderr=as_json, highlight=False, soft_wrap=True)
     results = []
     with _open(directory) as dep:
-        gallery = Gallery(dep)
+        ctx = _context(dep)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console, transient=True, disable=not console.is_terminal) as progress:
             task = progress.add_task("enrolling", total=len(by_subject))
             for subject_id, paths in by_subject.items():
                 names = ", ".join(p.name for p in paths)
                 try:
-                    done = _enrol_one(dep, gallery, site=site, subject=subject_id, purpose=purpose, modes=modes,
+                    done = _enrol_one(ctx, site=site, subject=subject_id, purpose=purpose, modes=modes,
                                       photos=[str(p) for p in paths], actor=actor)
                     entry = {"subject_id": subject_id, "files": [p.name for p in paths], "result": "enrolled",
                              "modes": [e.mode for e in done], "audit_seq": done[-1].audit_seq}
@@ -223,18 +198,11 @@ def verify(site: SiteOpt, subject: Annotated[str, typer.Option("--subject", help
            purpose: PurposeOpt = "door_access", directory: DirOpt = None, actor: ActorOpt = "admin:cli",
            as_json: JsonOpt = False) -> None:
     """1:1: is the face in PHOTO the claimed subject? Exit 0 match, 1 no match."""
-    from trustface.gallery import Gallery
-    from trustface.policy import gate
+    from trustface.services import cli_principal, faces
 
     probe = _photo(photo)
     with _open(directory) as dep:
-        with dep.transaction() as s:
-            outcome = _authorize(s, dep, site_id=site, purpose=purpose, mode="verify", subject_id=subject,
-                                 actor=actor)
-            if not isinstance(outcome, gate.Denial):
-                outcome = Gallery(dep).verify(s, outcome, subject, probe, actor=actor)
-    if isinstance(outcome, gate.Denial):
-        raise TrustfaceError(outcome.code, outcome.message)
+        outcome = faces.verify(_context(dep), cli_principal(actor), site, subject, probe, purpose=purpose)
     _print(outcome.to_dict(), as_json, f"{'match' if outcome.match else 'no match'}: {subject} distance "
                                        f"{outcome.distance:.4f} (threshold {outcome.threshold:.4f}, "
                                        f"{outcome.operating_point})")
@@ -250,18 +218,11 @@ def identify(site: SiteOpt, photo: Annotated[Path, typer.Argument(help="Probe ph
     """1:N among subjects who consented to identify here: subject id and distance, or "unknown".
 
     Exit 0 found, 1 unknown."""
-    from trustface.gallery import Gallery
-    from trustface.policy import gate
+    from trustface.services import cli_principal, faces
 
     probe = _photo(photo)
     with _open(directory) as dep:
-        with dep.transaction() as s:
-            outcome = _authorize(s, dep, site_id=site, purpose=purpose, mode="identify", subject_id=None,
-                                 actor=actor)
-            if not isinstance(outcome, gate.Denial):
-                outcome = Gallery(dep).identify(s, outcome, probe, actor=actor)
-    if isinstance(outcome, gate.Denial):
-        raise TrustfaceError(outcome.code, outcome.message)
+        outcome = faces.identify(_context(dep), cli_principal(actor), site, probe, purpose=purpose)
     if outcome.unknown:
         _print(outcome.to_dict(), as_json, f"unknown (no consented subject within {outcome.threshold:.4f}, "
                                            f"{outcome.gallery_size} templates searched)")
@@ -332,13 +293,12 @@ def gate_create(site: SiteOpt, name: Annotated[str, typer.Option("--name", help=
                 purpose: PurposeOpt = "door_access", directory: DirOpt = None, actor: ActorOpt = "admin:cli",
                 as_json: JsonOpt = False) -> None:
     """Create a gate; prints its id. Face alone is refused (E_FACE_ONLY_POLICY)."""
-    from trustface.access import service
+    from trustface.services import cli_principal, gates
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     with _open(directory) as dep:
-        with dep.transaction() as s:
-            g = service.create_gate(s, site_id=site, name=name, methods=chosen, purpose=purpose, actor=actor)
-            info = service.gate_to_dict(g)
+        info = gates.create_gate(_context(dep), cli_principal(actor), site_id=site, name=name, methods=chosen,
+                                 purpose=purpose)
     _print(info, as_json, info["id"])
 
 
@@ -351,21 +311,18 @@ def gate_access(gate: Annotated[str, typer.Option("--gate", help="Gate id.")],
                 photo: Annotated[Optional[Path], typer.Option("--photo", help="A face photo (1:N at the gate).")] = None,
                 directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
     """Try one way in at a gate. Exit 0 granted, 1 denied (with the reason and the other ways in)."""
-    from trustface.access import service
+    from trustface.services import cli_principal, gates
 
     given = [(m, v) for m, v in (("pin", pin), ("card", card), ("qr", qr), ("face", photo)) if v is not None]
     if len(given) != 1:
         _fail("give exactly one of --pin, --card, --qr or --photo")
     method, value = given[0]
     with _open(directory) as dep:
-        with dep.transaction() as s:
-            if method == "face":
-                from trustface.gallery import Gallery
-
-                decision = service.decide_face(s, Gallery(dep), gate_id=gate, image=_photo(value), actor=actor)
-            else:
-                decision = service.decide_credential(s, service.credential_key(dep.keys.tenant_kek_seed),
-                                                     gate_id=gate, method=method, value=value, actor=actor)
+        ctx, who = _context(dep), cli_principal(actor)
+        if method == "face":
+            decision = gates.attempt_face(ctx, who, gate, _photo(value))
+        else:
+            decision = gates.attempt_credential(ctx, who, gate, method=method, value=value)
     if decision.granted:
         who = f" (subject {decision.subject_id})" if decision.subject_id else ""
         extra = f", distance {decision.distance:.4f}" if decision.distance is not None else ""
@@ -387,14 +344,13 @@ def credential_issue(subject: Annotated[str, typer.Option("--subject", help="Sub
                      label: Annotated[Optional[str], typer.Option("--label")] = None,
                      directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
     """Give a subject a non-face way in at a site; a generated PIN or the QR code is printed once."""
-    from trustface.access import service
+    from trustface.services import cli_principal, gates
 
     with _open(directory) as dep:
-        with dep.transaction() as s:
-            row, shown = service.issue_credential(s, service.credential_key(dep.keys.tenant_kek_seed),
-                                                  subject_id=subject, site_id=site, type=type_, value=value,
-                                                  label=label, actor=actor)
-            info = service.credential_to_dict(row)
+        issued = gates.issue_credential(_context(dep), cli_principal(actor), subject_id=subject, site_id=site,
+                                        type=type_, value=value, label=label)
+    shown = issued.pop("value")
+    info = issued
     lines = [f"issued {info['type']} credential {info['id']} to {subject} at {site}"]
     if shown is not None:
         what = "PIN" if info["type"] == "pin" else "QR code"

@@ -4,13 +4,16 @@ Every function takes the caller's session and writes its audit event in the same
 caller commits (as in :mod:`trustface.access.service`). Audit payloads carry codes, signal names,
 step names and counts: never a frame, a hash list of numbers or a descriptor.
 
+Liveness returns verdicts only: it never decides a gate, never writes an ``access`` event and
+never imports the access room (``access`` owns the gate decision, ARCHITECTURE.md).
+
 * :func:`issue_challenge`: a random sequence of steps with a nonce and a time window.
-* :func:`check_burst`: a frame burst against its challenge: passive checks (replay, injection),
-  the PAD model, the active steps on 68-point landmarks, the same face throughout; a pass goes on
-  to the gate's face decision (:func:`trustface.access.service.decide_face`) with the burst's first
-  frame, a failure is a denied decision that offers the gate's other ways in.
-* :func:`screen_frame`: the passive check of a single frame at ``POST /access``
-  (called by ``decide_face`` before identification).
+* A burst is judged in three steps so that no transaction is open while frames are analysed:
+  :func:`prepare_frames` (decode, no database), :func:`screen_burst` (replay and injection, database
+  reads), :func:`judge_burst` (the PAD model and the active steps on 68-point landmarks: pure
+  computation), then :func:`settle_burst` records the outcome (challenge spent, attack reported,
+  frames remembered) in the caller's transaction.
+* :func:`screen_frame`: the passive check of a single frame at ``POST /access``.
 * :func:`report`: a detection joins the local blocklist; :func:`import_indicator` an indicator
   from shared threat intelligence.
 """
@@ -18,7 +21,6 @@ step names and counts: never a frame, a hash list of numbers or a descriptor.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,14 +28,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy.orm import Session
 
-from trustface import audit
 from trustface.db import liveness_store
 from trustface.db.models import LivenessChallenge, LivenessIndicator, new_id
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
 from trustface.liveness import active, passive
 from trustface.liveness import pad as pad_models
 from trustface.liveness.codes import (
-    E_CHALLENGE_EXPIRED,
     E_CHALLENGE_UNKNOWN,
     E_INJECTION_SUSPECTED,
     E_LIVENESS_FAILED,
@@ -117,7 +117,7 @@ def import_indicator(session: Session, *, kind: str, value: str, species: str, s
     return False
 
 
-def _report_attack(session: Session, verdict: passive.Verdict, frames_prints, *, client_id: str | None,
+def report_attack(session: Session, verdict: passive.Verdict, frames_prints, *, client_id: str | None,
                    device_id: str | None, species: str, now: dt.datetime) -> int:
     """The frames (and, for injection, the client and device) of a detected attack join the blocklist."""
     n = 0
@@ -165,71 +165,68 @@ class Screen:
         DbStore(self.session).remember(self.gate_id, self.verdict.fingerprints, self.now)
 
 
-def _frame_bytes(image) -> bytes | None:
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        return bytes(image)
-    if isinstance(image, (str, os.PathLike)):
-        try:
-            with open(image, "rb") as fh:
-                return fh.read()
-        except OSError:
-            return None
-    return None
-
-
-def screen_frame(session: Session, gate, image, pixels: np.ndarray, *, now: dt.datetime) -> Screen:
+def screen_frame(session: Session, gate_id: str, data: bytes | None, pixels: np.ndarray, *,
+                 now: dt.datetime) -> Screen:
     """Replay screen of one gate frame before identification: a frame already used at this gate,
-    or a blocklisted one, is refused (E_REPLAY_DETECTED) and joins the local blocklist. ``image`` is
-    what the caller was given (bytes, a path, or the pixels); ``pixels`` the decoded frame."""
+    or a blocklisted one, is refused (E_REPLAY_DETECTED) and joins the local blocklist. ``data`` is
+    the frame as received (None when only pixels exist), ``pixels`` the decoded frame."""
     now = utc(now)
-    frame = passive.Frame(pixels, _frame_bytes(image))
-    verdict = passive.check([frame], store=DbStore(session), gate_id=gate.id, now=now, burst=False)
+    frame = passive.Frame(pixels, data)
+    verdict = passive.check([frame], store=DbStore(session), gate_id=gate_id, now=now, burst=False)
     if not verdict.ok:
-        _report_attack(session, verdict, verdict.fingerprints, client_id=None, device_id=None,
-                       species=verdict.species or "still_replay", now=now)
-    return Screen(session, gate.id, verdict, now)
+        report_attack(session, verdict, verdict.fingerprints, client_id=None, device_id=None,
+                      species=verdict.species or "still_replay", now=now)
+    return Screen(session, gate_id, verdict, now)
 
 
 # --- challenges ---------------------------------------------------------------------------------
 
-def issue_challenge(session: Session, *, gate_id: str, actor: str, now: dt.datetime | None = None,
+def issue_challenge(session: Session, *, gate_id: str, tenant_id: str, now: dt.datetime | None = None,
                     steps: Sequence[str] | None = None, window: dt.timedelta | None = None) -> LivenessChallenge:
     """A challenge for a face gate: random steps (or ``steps``, for tests and fixed kiosks), a
-    32-byte nonce and a time window (default :data:`CHALLENGE_WINDOW`)."""
-    from trustface.access import service as access
-    from trustface.access.codes import E_METHOD_NOT_OFFERED
-    from trustface.access.methods import FACE
-
+    32-byte nonce and a time window (default :data:`CHALLENGE_WINDOW`). The caller (the access
+    room) checks that the gate takes a face and records the audit event."""
     now = utc(now)
-    gate = access.get_gate(session, gate_id)
-    if FACE not in access.gate_methods(gate):
-        raise TrustfaceError(E_METHOD_NOT_OFFERED, "this gate does not take a face; no liveness challenge is needed")
     chosen = list(steps) if steps is not None else active.new_steps()
     if not chosen or len(set(chosen)) != len(chosen) or any(s not in active.STEPS for s in chosen):
         raise TrustfaceError(E_INVALID_ARGUMENT, f"steps are distinct names among {', '.join(active.STEPS)}")
     window = window or CHALLENGE_WINDOW
-    row = liveness_store.add_challenge(session, LivenessChallenge(
-        nonce=secrets.token_urlsafe(32), tenant_id=gate.tenant_id, gate_id=gate.id, steps=",".join(chosen),
+    return liveness_store.add_challenge(session, LivenessChallenge(
+        nonce=secrets.token_urlsafe(32), tenant_id=tenant_id, gate_id=gate_id, steps=",".join(chosen),
         issued_at=now, expires_at=now + window))
-    audit.record(session, "access", actor=actor, tenant_id=gate.tenant_id, now=now,
-                 payload={"action": "liveness_challenge", "gate_id": gate.id, "site_id": gate.site_id,
-                          "steps": chosen, "expires_at": row.expires_at.isoformat()})
-    return row
 
 
-def challenge_to_dict(row: LivenessChallenge) -> dict:
+def challenge_to_dict(row: LivenessChallenge) -> dict[str, object]:
     steps = row.steps.split(",")
     return {"nonce": row.nonce, "gate_id": row.gate_id, "steps": steps,
             "prompts": [active.PROMPTS[s] for s in steps], "issued_at": row.issued_at.isoformat(),
             "expires_at": row.expires_at.isoformat()}
 
 
+def challenge_for(session: Session, *, gate_id: str, nonce: str, for_update: bool = False) -> LivenessChallenge:
+    """The challenge issued at ``gate_id`` under ``nonce``, or E_CHALLENGE_UNKNOWN."""
+    row = liveness_store.challenge(session, nonce, for_update=for_update) \
+        if isinstance(nonce, str) and len(nonce) <= 64 else None
+    if row is None or row.gate_id != gate_id:
+        raise TrustfaceError(E_CHALLENGE_UNKNOWN, "no liveness challenge with this nonce was issued for this gate")
+    return row
+
+
+def challenge_spent(row: LivenessChallenge, now: dt.datetime) -> tuple[str, str] | None:
+    """(why, nonce state) when the challenge can no longer be answered: used once, or too late."""
+    if row.used_at is not None:
+        return "the challenge was already answered", "used"
+    if utc(now) > row.expires_at:
+        return "the challenge's time window has passed", "expired"
+    return None
+
+
 # --- bursts ---------------------------------------------------------------------------------------
 
 @dataclass
-class BurstOutcome:
-    """A burst's answer: ``passed`` and why not, and the gate decision (a face decision after a pass,
-    a denied one after a failure)."""
+class BurstVerdict:
+    """What liveness says of a burst: ``passed``, and why not (``reasons``, first the most serious),
+    the steps seen done, the PAD score. A verdict, never a gate decision."""
 
     passed: bool
     nonce: str
@@ -237,12 +234,28 @@ class BurstOutcome:
     reasons: list[dict] = field(default_factory=list)
     steps_done: list[dict] = field(default_factory=list)
     pad: dict | None = None
-    decision: object | None = None
+    frames: int = 0
+    screen: passive.Verdict | None = None
 
-    def to_dict(self) -> dict:
+    @property
+    def first_reason(self) -> dict | None:
+        """The reason a refusal names: a replay, then an injection, then the rest."""
+        if not self.reasons:
+            return None
+        order = (E_REPLAY_DETECTED, E_INJECTION_SUSPECTED)
+        return min(self.reasons, key=lambda r: order.index(r["code"]) if r["code"] in order else len(order))
+
+    def audit_extra(self) -> dict[str, object]:
+        """Codes, signal names and counts for the access event: never a frame or a hash."""
+        extra: dict[str, object] = {"nonce_state": "used", "signals": sorted({r.get("signal", "") for r in self.reasons}),
+                                    "steps_done": len(self.steps_done), "frames": self.frames}
+        if self.pad:
+            extra["pad_model"] = f"{self.pad['model']}/{self.pad['version']}"
+        return extra
+
+    def to_dict(self) -> dict[str, object]:
         return {"passed": self.passed, "nonce": self.nonce, "steps": list(self.steps),
-                "steps_done": list(self.steps_done), "reasons": list(self.reasons), "pad": self.pad,
-                "decision": None if self.decision is None else self.decision.to_dict()}
+                "steps_done": list(self.steps_done), "reasons": list(self.reasons), "pad": self.pad}
 
 
 def _parse_times(timestamps: Sequence[float] | None, n: int) -> list[float | None]:
@@ -250,7 +263,7 @@ def _parse_times(timestamps: Sequence[float] | None, n: int) -> list[float | Non
         return [None] * n
     if len(timestamps) != n:
         raise TrustfaceError(E_INVALID_ARGUMENT, f"send one timestamp per frame ({n} frames, {len(timestamps)} times)")
-    out = []
+    out: list[float | None] = []
     for t in timestamps:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not np.isfinite(t):
             raise TrustfaceError(E_INVALID_ARGUMENT, "timestamps are capture times in milliseconds")
@@ -258,105 +271,85 @@ def _parse_times(timestamps: Sequence[float] | None, n: int) -> list[float | Non
     return out
 
 
-def _deny(session: Session, gate, *, actor: str, now: dt.datetime, code: str, message: str, extra: dict):
-    """A denied face decision at the gate (the gate's other ways in offered), as an access event."""
-    from trustface.access.methods import FACE, alternatives
-    from trustface.access.service import Decision, gate_methods
-
-    payload = {"action": "gate_access", "gate_id": gate.id, "site_id": gate.site_id, "method": FACE,
-               "result": "denied", "reason": code, "liveness": extra}
-    seq = audit.record(session, "access", actor=actor, tenant_id=gate.tenant_id, payload=payload, now=now)
-    return Decision(False, gate.id, FACE, None, code, message, alternatives(gate_methods(gate)), seq)
-
-
-def check_burst(session: Session, gallery, *, gate_id: str, nonce: str, frames: Sequence[bytes],
-                actor: str, timestamps: Sequence[float] | None = None, client_id: str | None = None,
-                device_id: str | None = None, now: dt.datetime | None = None,
-                pad_model: pad_models.PadModel | None | str = "default") -> BurstOutcome:
-    """Check a frame burst against its challenge, then decide the gate.
-
-    Raises E_CHALLENGE_UNKNOWN (no such nonce for this gate), E_IMAGE_INVALID / E_IMAGE_TOO_LARGE (a
-    frame that does not decode) and E_INVALID_ARGUMENT (too few or too many frames, bad timestamps).
-    Every other outcome is an answer: a failed burst is a denied decision with E_CHALLENGE_EXPIRED,
-    E_REPLAY_DETECTED, E_INJECTION_SUSPECTED or E_LIVENESS_FAILED and the gate's other ways in.
-    """
+def prepare_frames(row: LivenessChallenge, frames: Sequence[bytes],
+                   timestamps: Sequence[float] | None) -> list[passive.Frame]:
+    """Decode a burst (no database): E_INVALID_ARGUMENT for too few or too many frames or bad
+    timestamps, E_IMAGE_INVALID / E_IMAGE_TOO_LARGE for a frame that does not decode."""
     from trustface import imaging
-    from trustface.access import service as access
 
-    now = utc(now)
-    model = pad_models.default_model() if pad_model == "default" else pad_model
-    row = liveness_store.challenge(session, nonce, for_update=True) if isinstance(nonce, str) and len(nonce) <= 64 \
-        else None
-    if row is None or row.gate_id != gate_id:
-        raise TrustfaceError(E_CHALLENGE_UNKNOWN, "no liveness challenge with this nonce was issued for this gate")
-    gate = access.get_gate(session, gate_id)
     steps = row.steps.split(",")
-    outcome = BurstOutcome(False, nonce, steps)
-    if row.used_at is not None or now > row.expires_at:
-        why = "the challenge was already answered" if row.used_at is not None else "the challenge's time window has passed"
-        if row.used_at is None:
-            row.used_at, row.result = now, "expired"
-        outcome.reasons.append({"code": E_CHALLENGE_EXPIRED, "message": why})
-        outcome.decision = _deny(session, gate, actor=actor, now=now, code=E_CHALLENGE_EXPIRED, message=why,
-                                 extra={"nonce_state": "used" if why.startswith("the challenge was") else "expired"})
-        return outcome
     if not frames or len(frames) > MAX_FRAMES:
         raise TrustfaceError(E_INVALID_ARGUMENT, f"send between {len(steps) + 1} and {MAX_FRAMES} frames")
     times = _parse_times(timestamps, len(frames))
-    decoded = [passive.Frame(imaging.load_image(data), bytes(data), t) for data, t in zip(frames, times, strict=False)]
-    row.used_at = now
+    return [passive.Frame(imaging.load_image(data), bytes(data), t) for data, t in zip(frames, times, strict=True)]
 
-    verdict = passive.check(decoded, store=DbStore(session), gate_id=gate.id, now=now, burst=True,
+
+def screen_burst(session: Session, row: LivenessChallenge, frames: Sequence[passive.Frame], *, now: dt.datetime,
+                 client_id: str | None = None, device_id: str | None = None) -> passive.Verdict:
+    """Replay and injection screen of a burst (database reads only): frames seen before or
+    blocklisted, the client or device blocklisted, capture times outside the challenge window, a
+    burst sent sooner than its steps can be performed."""
+    now = utc(now)
+    verdict = passive.check(frames, store=DbStore(session), gate_id=row.gate_id, now=now, burst=True,
                             client_id=client_id, device_id=device_id, issued_at=row.issued_at,
                             window=row.expires_at - row.issued_at)
-    if now - row.issued_at < MIN_STEP_TIME * len(steps):
+    if now - row.issued_at < MIN_STEP_TIME * len(row.steps.split(",")):
         verdict.signals.append(passive.Signal(E_INJECTION_SUSPECTED, "timing", "digital_injection",
                                               "the burst arrived sooner after the challenge than the steps can be "
                                               "performed"))
-    reasons = [s.to_dict() for s in verdict.signals]
+    return verdict
+
+
+def judge_burst(row: LivenessChallenge, frames: Sequence[passive.Frame], screen: passive.Verdict, *,
+                pad_model: pad_models.PadModel | None | str = "default") -> BurstVerdict:
+    """The verdict on a screened burst (pure computation, no database): a replay or an injection is
+    refused without any face work on its frames; otherwise the PAD model, then the prompted steps
+    in order on 68-point landmarks with one face throughout."""
+    model = pad_models.default_model() if pad_model == "default" else pad_model
+    steps = row.steps.split(",")
+    outcome = BurstVerdict(False, row.nonce, steps, frames=len(frames), screen=screen)
+    reasons = [s.to_dict() for s in screen.signals]
     result = active.ActiveResult(False, steps)
-    # a replay or an injection is refused without any face work on its frames
-    if not reasons and model is not None:
-        score = float(model.score([f.pixels for f in decoded]))
+    if not reasons and model is not None and not isinstance(model, str):
+        score = float(model.score([f.pixels for f in frames]))
         outcome.pad = {"model": model.name, "version": model.version, "score": round(score, 3),
                        "threshold": model.threshold}
         if score >= model.threshold:
             reasons.append({"code": E_LIVENESS_FAILED, "signal": "pad_model", "species": "print_recapture",
                             "message": f"the PAD model {model.name} flagged the frames"})
     if not reasons:
-        result = active.evaluate(steps, active.read_frames([f.pixels for f in decoded]))
+        result = active.evaluate(steps, active.read_frames([f.pixels for f in frames]))
     outcome.steps_done = result.done
     for text in result.reasons:
         reasons.append({"code": E_LIVENESS_FAILED, "signal": "challenge", "message": text})
     outcome.reasons = reasons
     outcome.passed = not reasons
-    row.result = "passed" if outcome.passed else "failed"
-
-    if not outcome.passed:
-        order = (E_REPLAY_DETECTED, E_INJECTION_SUSPECTED)
-        first = min(reasons, key=lambda r: order.index(r["code"]) if r["code"] in order else len(order))
-        attack = [r for r in reasons if r.get("signal") not in ("challenge",)]
-        if attack:
-            _report_attack(session, verdict, verdict.fingerprints, client_id=client_id, device_id=device_id,
-                           species=attack[0].get("species") or "still_replay", now=now)
-        extra = {"nonce_state": "used", "signals": sorted({r.get("signal", "") for r in reasons}),
-                 "steps_done": len(result.done), "frames": len(frames)}
-        if outcome.pad:
-            extra["pad_model"] = f"{outcome.pad['model']}/{outcome.pad['version']}"
-        outcome.decision = _deny(session, gate, actor=actor, now=now, code=first["code"], message=first["message"],
-                                 extra=extra)
-        return outcome
-
-    # passed: remember every frame of the burst (none can be used again), then decide the gate with
-    # the first frame (facing the camera); decide_face remembers that one when the gate opens
-    store = DbStore(session)
-    store.remember(gate.id, verdict.fingerprints[1:], now)
-    decision = access.decide_face(session, gallery, gate_id=gate.id, image=decoded[0].data, actor=actor, now=now,
-                                  liveness_passed=True)
-    if not decision.granted:
-        store.remember(gate.id, verdict.fingerprints[:1], now)
-    outcome.decision = decision
     return outcome
+
+
+def settle_burst(session: Session, row: LivenessChallenge, verdict: BurstVerdict, *, now: dt.datetime,
+                 client_id: str | None = None, device_id: str | None = None) -> None:
+    """Record a judged burst in the caller's transaction: the challenge is spent; an attack's frames
+    (and an injecting client or device) join the blocklist; a passed burst's frames are remembered,
+    so none of them can be used again at this gate."""
+    now = utc(now)
+    row.used_at, row.result = now, "passed" if verdict.passed else "failed"
+    screen = verdict.screen
+    if screen is None:
+        return
+    if verdict.passed:
+        DbStore(session).remember(row.gate_id, screen.fingerprints, now)
+        return
+    attack = [r for r in verdict.reasons if r.get("signal") not in ("challenge",)]
+    if attack:
+        report_attack(session, screen, screen.fingerprints, client_id=client_id, device_id=device_id,
+                      species=attack[0].get("species") or "still_replay", now=now)
+
+
+def expire_challenge(row: LivenessChallenge, now: dt.datetime) -> None:
+    """Mark an unanswered challenge whose window has passed as spent."""
+    if row.used_at is None:
+        row.used_at, row.result = utc(now), "expired"
 
 
 def blocklist(session: Session, *, source: str | None = None) -> list[LivenessIndicator]:
@@ -373,6 +366,7 @@ def parse_timestamps(text: str | None) -> list[float] | None:
         raise TrustfaceError(E_INVALID_ARGUMENT, "timestamps are comma-separated capture times in milliseconds") from None
 
 
-__all__ = ["CHALLENGE_WINDOW", "BurstOutcome", "DbStore", "Screen", "blocklist", "challenge_to_dict", "check_burst",
-           "import_indicator", "issue_challenge", "parse_timestamps", "report", "screen_frame"]
-
+__all__ = ["CHALLENGE_WINDOW", "MAX_FRAMES", "BurstVerdict", "DbStore", "Screen", "blocklist", "challenge_for",
+           "challenge_spent", "challenge_to_dict", "expire_challenge", "import_indicator", "issue_challenge",
+           "judge_burst", "parse_timestamps", "prepare_frames", "report", "report_attack", "screen_burst",
+           "screen_frame", "settle_burst"]

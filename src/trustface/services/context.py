@@ -68,10 +68,10 @@ class Context:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session: rolled back at the end, whatever happened."""
+        """A session for reads: closed at the end without committing anything. Rows read here stay
+        usable afterwards as detached snapshots (closing does not expire them)."""
         session = self.deployment.session()
         try:
             yield session
         finally:
-            session.rollback()
             session.close()

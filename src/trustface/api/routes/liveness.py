@@ -6,7 +6,8 @@ burst as multipart ``frame`` parts (in capture order; optional ``timestamps`` = 
 comma-separated; optional ``client_id`` / ``device_id``) and answers ``{passed, reasons, steps_done,
 pad, decision}``. A pass goes on to the gate's face decision; a failure is a denied decision that
 lists the gate's other ways in. Both are ``access`` audit events. Same permission and rate limits as
-``POST /v1/gates/{gate_id}/access``."""
+``POST /v1/gates/{gate_id}/access``. The use cases are :func:`trustface.services.gates.issue_challenge`
+and :func:`trustface.services.gates.answer_challenge`."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from trustface.access.codes import E_MALFORMED_REQUEST, E_UNSUPPORTED_MEDIA
-from trustface.api.deps import Caller, Svc, scoped_gate
+from trustface.api.deps import Caller, Svc
 from trustface.errors import E_IMAGE_INVALID, TrustfaceError
 from trustface.liveness import service as liveness
+from trustface.services import gates
 
 router = APIRouter(tags=["liveness"])
 
@@ -36,12 +38,8 @@ async def challenge(gate_id: str, who: Caller, svc: Svc) -> dict:
     who.require("access")
     svc.limiter.check(who.key_id, "access")
 
-    def work():
-        with svc.tx() as s:
-            scoped_gate(s, who, gate_id)
-            return liveness.challenge_to_dict(liveness.issue_challenge(s, gate_id=gate_id, actor=who.actor))
-
-    return await run_in_threadpool(work)
+    row = await run_in_threadpool(lambda: gates.issue_challenge(svc.ctx, who, gate_id))
+    return liveness.challenge_to_dict(row)
 
 
 async def _burst(request: Request) -> tuple[list[bytes], dict]:
@@ -82,15 +80,11 @@ async def answer(gate_id: str, nonce: str, request: Request, who: Caller, svc: S
     who.require("access")
     svc.limiter.check(who.key_id, "access")
     frames, values = await _burst(request)
-    with svc.tx() as s:
-        scoped_gate(s, who, gate_id)
+    with svc.ctx.read() as s:  # an unknown gate is a 404 before the identify rate limit counts
+        gates.scope.gate(s, who, gate_id)
     svc.limiter.check(who.key_id, "identify")
     times = liveness.parse_timestamps(values.get("timestamps"))
-
-    def work():
-        with svc.tx() as s:
-            return liveness.check_burst(s, svc.gallery, gate_id=gate_id, nonce=nonce, frames=frames, actor=who.actor,
-                                        timestamps=times, client_id=values.get("client_id") or None,
-                                        device_id=values.get("device_id") or None)
-
-    return (await run_in_threadpool(work)).to_dict()
+    outcome = await run_in_threadpool(lambda: gates.answer_challenge(
+        svc.ctx, who, gate_id, nonce, frames, timestamps=times, client_id=values.get("client_id") or None,
+        device_id=values.get("device_id") or None))
+    return outcome.to_dict()

@@ -1,0 +1,309 @@
+"""Access decisions: the access room owns every gate decision (ARCHITECTURE.md), whatever the
+method: a PIN, card or QR code, a single face frame, or a face after a liveness challenge.
+
+A way in that never depends on a face is always there (SPC-10, PIPL-16, CAC-10, R6), and a failed
+face attempt always offers the other ways (PIPL-24, R25). Every function writes its ``access``
+audit event in the caller's transaction; the caller commits. A face decision also leaves the
+policy gate's ``grant`` / ``denial`` event and the gallery's ``match`` event beside it.
+
+Face work is done *before* the transaction (:class:`FaceProbe`, computed by the caller); these
+functions only read and write storage, so no gate decision holds a lock while a network runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from trustface import audit
+from trustface.access import credentials as creds
+from trustface.access.codes import (
+    E_CREDENTIAL_EXPIRED,
+    E_CREDENTIAL_INVALID,
+    E_GATE_CLOSED,
+    E_LIVENESS_REQUIRED,
+    E_METHOD_NOT_OFFERED,
+    E_NO_MATCH,
+)
+from trustface.access.gates import gate_is_open, gate_methods, get_gate
+from trustface.access.issuance import VISITOR_PASS, pin_tag
+from trustface.access.methods import FACE, METHODS, alternatives
+from trustface.db import access_store
+from trustface.db.models import Gate, LivenessChallenge
+from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
+from trustface.liveness import service as liveness
+from trustface.policy import gate as policy_gate
+from trustface.policy._common import invalid, utc
+from trustface.policy.vocab import IDENTIFY
+
+if TYPE_CHECKING:
+    from trustface.gallery import Gallery
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to one attempt at a gate. ``alternatives`` lists the gate's non-face methods and
+    is never empty when a face attempt fails (PIPL-24)."""
+
+    granted: bool
+    gate_id: str
+    method: str
+    subject_id: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    alternatives: list[str] = field(default_factory=list)
+    audit_seq: int = 0
+    distance: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "granted": self.granted, "gate_id": self.gate_id, "method": self.method, "subject_id": self.subject_id,
+            "alternatives": list(self.alternatives),
+            "reason": None if self.reason is None else {"code": self.reason, "message": self.message},
+            "audit_seq": self.audit_seq}
+        if self.distance is not None:
+            out["distance"] = round(self.distance, 4)
+        return out
+
+
+@dataclass(frozen=True)
+class FaceProbe:
+    """A gate frame after the face work, done before any transaction: the decoded pixels (for the
+    replay screen), the bytes as received, and the probe descriptor (128,) float32, or the refusal
+    the engine gave (E_NO_FACE, E_FACE_QUALITY, ...) to be decided as a denial."""
+
+    pixels: np.ndarray
+    data: bytes | None
+    descriptor: np.ndarray | None
+    failure: TrustfaceError | None = None
+
+
+@dataclass
+class BurstOutcome:
+    """A burst's answer: the liveness verdict (``passed`` and why not) and the gate decision (a face
+    decision after a pass, a denied one after a failure)."""
+
+    verdict: liveness.BurstVerdict
+    decision: Decision
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed
+
+    @property
+    def reasons(self) -> list[dict]:
+        return self.verdict.reasons
+
+    @property
+    def pad(self) -> dict | None:
+        return self.verdict.pad
+
+    @property
+    def steps_done(self) -> list[dict]:
+        return self.verdict.steps_done
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.verdict.to_dict(), "decision": self.decision.to_dict()}
+
+
+def _decide(session: Session, gate: Gate, method: str, *, granted: bool, actor: str, now: dt.datetime,
+            subject_id: str | None = None, reason: str | None = None, message: str | None = None,
+            credential_id: str | None = None, distance: float | None = None,
+            liveness_extra: dict[str, object] | None = None) -> Decision:
+    offered = alternatives(gate_methods(gate))
+    payload: dict[str, object] = {"action": "gate_access", "gate_id": gate.id, "site_id": gate.site_id,
+                                  "method": method, "result": "granted" if granted else "denied", "reason": reason}
+    if credential_id:
+        payload["credential_id"] = credential_id
+    if liveness_extra is not None:
+        payload["liveness"] = liveness_extra
+    seq = audit.record(session, "access", actor=actor, tenant_id=gate.tenant_id, subject_id=subject_id,
+                       payload=payload, now=now)
+    return Decision(granted, gate.id, method, subject_id, reason, message,
+                    [] if granted else offered, seq, distance)
+
+
+def why_not(gate: Gate, method: str, now: dt.datetime) -> tuple[str, str] | None:
+    """Why the gate refuses ``method`` now, before any credential or face is looked at."""
+    if method not in gate_methods(gate):
+        return E_METHOD_NOT_OFFERED, f"this gate does not take {method.replace('_', ' ')}; it offers " \
+                                     f"{', '.join(gate_methods(gate))}"
+    if not gate_is_open(gate, now):
+        return E_GATE_CLOSED, "the gate is closed at this time by its schedule"
+    return None
+
+
+def face_refusal(gate: Gate, now: dt.datetime, *, liveness_passed: bool) -> tuple[str, str] | None:
+    """Why a face attempt is refused before any face work: not offered, closed, or (at a gate that
+    requires liveness, R24) a single frame where only a passed challenge burst may open it."""
+    refusal = why_not(gate, FACE, now)
+    if refusal is None and gate.liveness == "required" and not liveness_passed:
+        refusal = (E_LIVENESS_REQUIRED, "this gate needs the liveness challenge: ask "
+                                        f"POST /v1/gates/{gate.id}/liveness/challenge, then send the frame burst")
+    return refusal
+
+
+# --- PIN, card, QR -----------------------------------------------------------------------------
+
+def decide_credential(session: Session, secret: bytes, *, gate_id: str, method: str, value: str, actor: str,
+                      now: dt.datetime | None = None) -> Decision:
+    """A PIN, card or QR attempt at a gate. Wrong, expired or spent credentials are denied decisions
+    (not errors) so the kiosk can show them; a malformed request raises E_INVALID_ARGUMENT."""
+    now = utc(now)
+    gate = get_gate(session, gate_id)
+    if method not in METHODS or method == FACE:
+        raise invalid(f"method must be one of {', '.join(m for m in METHODS if m != FACE)}")
+    if not isinstance(value, str) or not value or len(value) > 2000:
+        raise invalid("send the PIN, card number or QR code in `value`")
+    # a QR code may be a resident's or a visitor pass: which method it is shows once it is read
+    qr_like = method in ("qr", VISITOR_PASS)
+    refusal = why_not(gate, method, now)
+    if qr_like and refusal is not None and refusal[0] == E_METHOD_NOT_OFFERED:
+        refusal = why_not(gate, next(m for m in gate_methods(gate)), now)  # only the schedule counts yet
+    if refusal is not None:
+        return _decide(session, gate, method, granted=False, actor=actor, now=now, reason=refusal[0],
+                       message=refusal[1])
+    row, failure = None, (E_CREDENTIAL_INVALID, f"the {method.replace('_', ' ')} is not valid at this gate")
+    if method == "pin":
+        row = access_store.credential_by_lookup(session, gate.site_id, "pin", pin_tag(secret, gate.site_id, value))
+        if row is not None and not creds.verify_pin(row.secret_hash or "", value):
+            row = None
+    elif method == "card":
+        try:
+            row = access_store.credential_by_lookup(session, gate.site_id, "card", creds.card_digest(secret, value))
+        except TrustfaceError:
+            row = None
+    else:  # a resident's QR code or a visitor pass: the signed claims say which
+        try:
+            claims = creds.read_qr(secret, value, site_id=gate.site_id, now=now)
+        except TrustfaceError as exc:
+            claims, failure = None, (exc.code, exc.message)
+        if claims is not None:
+            method = VISITOR_PASS if claims.single_use else "qr"
+            refusal = why_not(gate, method, now)
+            if refusal is not None:
+                return _decide(session, gate, method, granted=False, actor=actor, now=now, reason=refusal[0],
+                               message=refusal[1])
+            row = access_store.credential_by_lookup(session, gate.site_id, method, claims.nonce)
+            if row is not None and row.id != claims.holder:
+                row = None
+            if row is not None and row.used_at is not None:
+                row, failure = None, (E_CREDENTIAL_INVALID, "this visitor pass was already used")
+    if row is not None and row.expires_at is not None and now >= row.expires_at:
+        row, failure = None, (E_CREDENTIAL_EXPIRED, "the credential has expired")
+    if row is None:
+        return _decide(session, gate, method, granted=False, actor=actor, now=now, reason=failure[0],
+                       message=failure[1])
+    if row.type == VISITOR_PASS:
+        row.used_at = now
+    return _decide(session, gate, method, granted=True, actor=actor, now=now, subject_id=row.subject_id,
+                   credential_id=row.id)
+
+
+# --- faces -------------------------------------------------------------------------------------
+
+def decide_face(session: Session, gallery: Gallery, *, gate_id: str, probe: FaceProbe | None, actor: str,
+                grant_ttl: dt.timedelta | None = None, now: dt.datetime | None = None,
+                liveness_passed: bool = False) -> Decision:
+    """A face at a gate: refused first if the gate does not take it now (or needs a liveness burst);
+    a frame already used here or blocklisted is refused (replay screen); then the policy gate grants
+    1:N identify for the gate's purpose (its ``grant``/``denial`` event), the gallery searches the
+    consented subjects only, and a refusal or a miss offers the other methods. A frame without a
+    usable face is a denied decision (E_NO_FACE) so a kiosk can keep trying."""
+    now = utc(now)
+    gate = get_gate(session, gate_id)
+    refusal = face_refusal(gate, now, liveness_passed=liveness_passed)
+    if refusal is not None:
+        return _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=refusal[0], message=refusal[1])
+    if probe is None:  # the gate's rules changed between the caller's look and this transaction
+        raise TrustfaceError(E_INVALID_ARGUMENT, "the gate's settings changed during the attempt; try again")
+    screen = None
+    if not liveness_passed:  # a burst was screened frame by frame already
+        screen = liveness.screen_frame(session, gate.id, probe.data, probe.pixels, now=now)
+        if screen.refused:
+            return _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=screen.code,
+                           message=screen.message)
+    grant = policy_gate.authorize(session, tenant_id=gate.tenant_id, site_id=gate.site_id, purpose=gate.purpose,
+                                  mode=IDENTIFY, location_id=gate.location_id, actor=actor, now=now, ttl=grant_ttl)
+    if isinstance(grant, policy_gate.Denial):
+        return _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=grant.code,
+                       message=grant.message)
+    try:
+        if probe.failure is not None:
+            raise probe.failure
+        assert probe.descriptor is not None
+        result = gallery.identify_descriptor(session, grant, probe.descriptor, actor=actor, now=now)
+    except TrustfaceError as exc:
+        if exc.code in (E_INVALID_ARGUMENT,):
+            raise
+        return _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=exc.code, message=exc.message)
+    if result.unknown:
+        return _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=E_NO_MATCH,
+                       message="no enrolled resident matched; use another way in")
+    best = result.candidates[0]
+    if screen is not None:
+        screen.remember()  # this frame opened the gate: the same frame cannot open it again
+    return _decide(session, gate, FACE, granted=True, actor=actor, now=now, subject_id=best.subject_id,
+                   distance=best.distance)
+
+
+# --- liveness challenges and bursts --------------------------------------------------------------
+
+def issue_challenge(session: Session, *, gate_id: str, actor: str, now: dt.datetime | None = None,
+                    steps: Sequence[str] | None = None, window: dt.timedelta | None = None) -> LivenessChallenge:
+    """A liveness challenge for one face attempt at a gate that takes a face (R24), as an ``access``
+    event; E_METHOD_NOT_OFFERED at a gate without face."""
+    now = utc(now)
+    gate = get_gate(session, gate_id)
+    if FACE not in gate_methods(gate):
+        raise TrustfaceError(E_METHOD_NOT_OFFERED, "this gate does not take a face; no liveness challenge is needed")
+    row = liveness.issue_challenge(session, gate_id=gate.id, tenant_id=gate.tenant_id, now=now, steps=steps,
+                                   window=window)
+    audit.record(session, "access", actor=actor, tenant_id=gate.tenant_id, now=now,
+                 payload={"action": "liveness_challenge", "gate_id": gate.id, "site_id": gate.site_id,
+                          "steps": row.steps.split(","), "expires_at": row.expires_at.isoformat()})
+    return row
+
+
+def decide_spent_challenge(session: Session, row: LivenessChallenge, *, actor: str, now: dt.datetime) -> BurstOutcome | None:
+    """A burst answering a challenge already used or past its window: a denied decision with
+    E_CHALLENGE_EXPIRED (the challenge is marked spent); None while it can still be answered."""
+    from trustface.liveness.codes import E_CHALLENGE_EXPIRED
+
+    spent = liveness.challenge_spent(row, now)
+    if spent is None:
+        return None
+    why, state = spent
+    liveness.expire_challenge(row, now)
+    verdict = liveness.BurstVerdict(False, row.nonce, row.steps.split(","),
+                                    reasons=[{"code": E_CHALLENGE_EXPIRED, "message": why}])
+    gate = get_gate(session, row.gate_id)
+    decision = _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=E_CHALLENGE_EXPIRED,
+                       message=why, liveness_extra={"nonce_state": state})
+    return BurstOutcome(verdict, decision)
+
+
+def decide_burst(session: Session, gallery: Gallery, row: LivenessChallenge, verdict: liveness.BurstVerdict,
+                 probe: FaceProbe | None, *, actor: str, grant_ttl: dt.timedelta | None = None,
+                 client_id: str | None = None, device_id: str | None = None,
+                 now: dt.datetime | None = None) -> BurstOutcome:
+    """Decide the gate on a judged burst, in the caller's transaction: the challenge is settled
+    (spent, attack reported, frames remembered); a failed burst is a denied decision naming its
+    most serious reason; a passed one goes on to the face decision with its first frame (``probe``)."""
+    now = utc(now)
+    liveness.settle_burst(session, row, verdict, now=now, client_id=client_id, device_id=device_id)
+    gate = get_gate(session, row.gate_id)
+    first = verdict.first_reason
+    if first is not None or probe is None:
+        reason = first or {"code": E_INVALID_ARGUMENT, "message": "the burst has no frame to decide on"}
+        decision = _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=reason["code"],
+                           message=reason["message"], liveness_extra=verdict.audit_extra())
+        return BurstOutcome(verdict, decision)
+    decision = decide_face(session, gallery, gate_id=gate.id, probe=probe, actor=actor, grant_ttl=grant_ttl, now=now,
+                           liveness_passed=True)
+    return BurstOutcome(verdict, decision)
