@@ -229,7 +229,8 @@ def decide_face(session: Session, gallery: Gallery, *, gate_id: str, probe: Face
             return _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=screen.code,
                            message=screen.message)
     grant = policy_gate.authorize(session, tenant_id=gate.tenant_id, site_id=gate.site_id, purpose=gate.purpose,
-                                  mode=IDENTIFY, location_id=gate.location_id, actor=actor, now=now, ttl=grant_ttl)
+                                  mode=IDENTIFY, location_id=gate.location_id, actor=actor, now=now,
+                                  ttl=grant_ttl or policy_gate.DEFAULT_GRANT_TTL)
     if isinstance(grant, policy_gate.Denial):
         return _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=grant.code,
                        message=grant.message)
