@@ -66,6 +66,15 @@ def analyze(session: Session, grant: gate.Grant, image: np.ndarray | imaging.Ima
     The audit event names the grant, site, purpose, attributes and result keys; never values
     such as landmarks or vectors (the audit chain refuses numeric lists anyway).
     """
+    names, result = infer(grant, image, attributes, now=now)
+    seq = record(session, grant, names, result, actor=actor, now=now)
+    return {"attributes": result, "audit_seq": seq}
+
+
+def infer(grant: gate.Grant, image: np.ndarray | imaging.ImageSource, attributes: Sequence[str], *,
+          now: dt.datetime | None = None) -> tuple[list[str], dict]:
+    """The checks and the inference of :func:`analyze`, without storage: run it outside any
+    transaction, then :func:`record` the result. Returns (attribute names, values)."""
     now = utc(now)
     gate.require_grant(grant, mode=ANALYZE, now=now)
     items = [] if isinstance(attributes, str) else list(attributes)
@@ -75,10 +84,14 @@ def analyze(session: Session, grant: gate.Grant, image: np.ndarray | imaging.Ima
     _check_scope(grant, requested)
     names = engine_analysis.check_attributes(requested)  # before decoding: refusals stay cheap
     pixels = image if isinstance(image, np.ndarray) else imaging.load_image(image)
-    result = engine_analysis.analyze(pixels, names)
-    seq = audit.record(session, "analysis", actor=actor or "system:analysis", tenant_id=grant.tenant_id,
-                       subject_id=grant.subject_id, now=now,
-                       payload={"action": "analyze", "grant_id": grant.grant_id, "site_id": grant.site_id,
-                                "purpose": grant.purpose, "attributes": list(names),
-                                "result_keys": list(result)})
-    return {"attributes": result, "audit_seq": seq}
+    return list(names), engine_analysis.analyze(pixels, names)
+
+
+def record(session: Session, grant: gate.Grant, names: Sequence[str], result: dict, *, actor: str | None = None,
+           now: dt.datetime | None = None) -> int:
+    """The ``analysis`` audit event of an inference: the grant, site, purpose, attribute names and
+    result keys, never the values. Returns its sequence number."""
+    return audit.record(session, "analysis", actor=actor or "system:analysis", tenant_id=grant.tenant_id,
+                        subject_id=grant.subject_id, now=utc(now),
+                        payload={"action": "analyze", "grant_id": grant.grant_id, "site_id": grant.site_id,
+                                 "purpose": grant.purpose, "attributes": list(names), "result_keys": list(result)})

@@ -240,39 +240,10 @@ def subjects(tenant: Annotated[str, typer.Option("--tenant", help="Tenant id.")]
     """List a tenant's pseudonymous subjects with a summary of their consents.
 
     No identity data and no templates: only how many templates each subject has."""
-    from trustface.db import access_store, repo
-    from trustface.db.models import Purpose
-    from trustface.policy import codes
+    from trustface.services import cli_principal, subjects
 
-    out = []
     with _open(directory) as dep:
-        with dep.session() as s:
-            try:
-                if repo.tenant(s, tenant) is None:
-                    raise TrustfaceError(codes.E_NOT_FOUND, f"tenant {tenant!r} does not exist")
-                purposes: dict[str, Purpose | None] = {}
-                after = None
-                while True:
-                    page = access_store.subjects_of_tenant(s, tenant, limit=500, after=after)
-                    for subj in page:
-                        consents = []
-                        for c in repo.consents_of_subject(s, subj.id):
-                            if c.purpose_id not in purposes:
-                                purposes[c.purpose_id] = repo.get(s, Purpose, c.purpose_id)
-                            p = purposes[c.purpose_id]
-                            consents.append({"site_id": p.site_id if p else None, "purpose": p.name if p else None,
-                                             "mode": c.mode, "status": c.status, "given_at": c.given_at.isoformat(),
-                                             "expires_at": c.expires_at.isoformat(),
-                                             "ended_at": c.ended_at.isoformat() if c.ended_at else None})
-                        out.append({"id": subj.id, "age_band": subj.age_band,
-                                    "age_basis": "birth_date" if subj.birth_date else "age_band",
-                                    "suspended": subj.suspended_at is not None,
-                                    "templates": repo.count_gallery_templates(s, subj.id), "consents": consents})
-                    if len(page) < 500:
-                        break
-                    after = page[-1].id
-            finally:
-                s.rollback()
+        out = subjects.of_tenant(_context(dep), cli_principal(), tenant)
     lines = []
     for item in out:
         active = [f"{c['purpose']}/{c['mode']}" for c in item["consents"] if c["status"] == "active"]

@@ -179,6 +179,8 @@ def analyze(ctx: Context, who: Principal, site_id: str, subject_id: str, image: 
     (probe,) = _decode([image])
     grant = _authorize(ctx, who, tenant_id=tenant_id, site_id=site_id, purpose=purpose, mode=ANALYZE,
                        subject_id=subject_id, attributes=attributes)
+    now = ctx.now()
+    names, values = analysis.infer(grant, probe, list(attributes), now=now)
     with ctx.tx() as s:
-        result: dict[str, Any] = analysis.analyze(s, grant, probe, list(attributes), actor=who.actor)
-        return result
+        seq = analysis.record(s, grant, names, values, actor=who.actor, now=now)
+    return {"attributes": values, "audit_seq": seq}
