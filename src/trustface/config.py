@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRUSTFACE_", extra="forbid", frozen=True,
                                       case_sensitive=False)
 
-    format: Literal["trustface-settings/1"] = SETTINGS_FORMAT
+    format: Literal["trustface-settings/1"] = "trustface-settings/1"
     created_at: dt.datetime | None = None
     #: lifetime of a policy grant: the window between "authorised" and "done" (seconds)
     grant_ttl_seconds: int = Field(300, ge=1, le=3600)

@@ -24,6 +24,7 @@ from typing import Iterator
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from trustface import audit, config
 from trustface.db import audit_store, migrate
@@ -166,11 +167,11 @@ class Deployment:
         self._factory = make_sessionmaker(self.engine, audit_key=self.keys.audit_hmac_key)
         self.grant_ttl = self.settings.grant_ttl
 
-    def session(self):
+    def session(self) -> Session:
         return self._factory()
 
     @contextmanager
-    def transaction(self) -> Iterator:
+    def transaction(self) -> Iterator[Session]:
         session = self._factory()
         try:
             yield session

@@ -9,7 +9,7 @@ import binascii
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Iterator, Literal
+from typing import TYPE_CHECKING, Annotated, Iterator, Literal, overload
 
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -241,6 +241,10 @@ async def images_and_fields(request: Request, *, max_images: int, fields: set[st
     return images, values
 
 
+@overload
+def text_field(values: dict, name: str, *, required: Literal[True] = True, max_len: int = 200) -> str: ...
+@overload
+def text_field(values: dict, name: str, *, required: bool, max_len: int = 200) -> str | None: ...
 def text_field(values: dict, name: str, *, required: bool = True, max_len: int = 200) -> str | None:
     value = values.get(name)
     if value is None or value == "":

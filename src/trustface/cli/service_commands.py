@@ -139,6 +139,7 @@ def enroll(site: SiteOpt,
         return
     if photos:
         _fail("with --folder, give no photo arguments")
+    assert folder is not None
     _enrol_folder(directory, folder, site=site, purpose=purpose, modes=mode, actor=actor, as_json=as_json)
 
 
@@ -291,13 +292,13 @@ def gate_access(gate: Annotated[str, typer.Option("--gate", help="Gate id.")],
     with _open(directory) as dep:
         ctx, who = _context(dep), cli_principal(actor)
         if method == "face":
-            decision = gates.attempt_face(ctx, who, gate, _photo(value))
+            decision = gates.attempt_face(ctx, who, gate, _photo(Path(value)))
         else:
-            decision = gates.attempt_credential(ctx, who, gate, method=method, value=value)
+            decision = gates.attempt_credential(ctx, who, gate, method=method, value=str(value))
     if decision.granted:
-        who = f" (subject {decision.subject_id})" if decision.subject_id else ""
+        holder = f" (subject {decision.subject_id})" if decision.subject_id else ""
         extra = f", distance {decision.distance:.4f}" if decision.distance is not None else ""
-        _print(decision.to_dict(), as_json, f"granted: {decision.method}{who}{extra}")
+        _print(decision.to_dict(), as_json, f"granted: {decision.method}{holder}{extra}")
         return
     others = ", ".join(decision.alternatives) or "none"
     _print(decision.to_dict(), as_json,

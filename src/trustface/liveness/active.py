@@ -135,11 +135,14 @@ def evaluate(steps: Sequence[str], readings: Sequence[Reading]) -> ActiveResult:
         result.reasons.append(f"no face in frame {missing[0]}")
         return result
     ref = readings[0]
-    if abs(ref.pose.yaw) > MAX_START_YAW:
+    poses = [r.pose for r in readings if r.pose is not None]
+    ref_pose = poses[0]
+    if abs(ref_pose.yaw) > MAX_START_YAW:
         result.reasons.append("the first frame must face the camera")
         return result
     limit = _same_face_limit()
-    distances = [float(np.linalg.norm(r.descriptor - ref.descriptor)) for r in readings[1:]]
+    vectors = [r.descriptor for r in readings if r.descriptor is not None]
+    distances = [float(np.linalg.norm(v - vectors[0])) for v in vectors[1:]]
     result.max_distance = max(distances) if distances else 0.0
     for r, d in zip(readings[1:], distances, strict=False):
         if d > limit:
@@ -147,9 +150,10 @@ def evaluate(steps: Sequence[str], readings: Sequence[Reading]) -> ActiveResult:
             return result
     position = 0
     for step in steps:
-        found = next((r for r in readings[position + 1:] if _hit(step, r.pose, ref.pose)), None)
+        found = next((r for r in readings[position + 1:] if r.pose is not None and _hit(step, r.pose, ref_pose)), None)
         if found is not None and step == "blink":
-            reopened = any(r.pose.ear >= REOPEN_RATIO * ref.pose.ear for r in readings[found.index + 1:])
+            reopened = any(r.pose is not None and r.pose.ear >= REOPEN_RATIO * ref_pose.ear
+                           for r in readings[found.index + 1:])
             if not reopened:
                 found = None
         if found is None:

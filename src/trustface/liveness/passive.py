@@ -107,7 +107,8 @@ class Signal:
     frame: int | None = None
 
     def to_dict(self) -> dict:
-        out = {"code": self.code, "signal": self.kind, "species": self.species, "message": self.message}
+        out: dict[str, object] = {"code": self.code, "signal": self.kind, "species": self.species,
+                                  "message": self.message}
         if self.frame is not None:
             out["frame_index"] = self.frame
         return out
@@ -187,10 +188,10 @@ class MemoryStore:
 
     def seen(self, gate_id, digests, since):
         wanted = set(digests)
-        out = set()
+        out: set[str] = set()
         for g, fp, t in self.probes:
             if g == gate_id and t >= since:
-                out.update(d for d in (fp.sha256, fp.pixels) if d in wanted)
+                out.update(d for d in (fp.sha256, fp.pixels) if d is not None and d in wanted)
         return out
 
     def recent_phashes(self, gate_id, since):
@@ -241,7 +242,7 @@ def editing_tool(data: bytes | None) -> str | None:
                 if isinstance(value, (str, bytes)):
                     texts.append(value.decode("latin-1") if isinstance(value, bytes) else value)
             for key, value in im.info.items():
-                if key.lower() in ("software", "comment", "description", "creator", "author") and \
+                if isinstance(key, str) and key.lower() in ("software", "comment", "description", "creator", "author") and \
                         isinstance(value, (str, bytes)):
                     texts.append(value.decode("latin-1") if isinstance(value, bytes) else value)
                 if key in ("xmp", "XML:com.adobe.xmp") and isinstance(value, (str, bytes)):
@@ -365,8 +366,8 @@ def _nearest(h: str, known: dict[str, str], limit: int) -> str | None:
 
 def _timing_problem(frames: Sequence[Frame], *, now: dt.datetime, issued_at: dt.datetime | None,
                     window: dt.timedelta | None) -> str | None:
-    times = [f.t_ms for f in frames]
-    if all(t is not None for t in times) and len(times) >= 2:
+    times = [f.t_ms for f in frames if f.t_ms is not None]
+    if len(times) == len(frames) and len(times) >= 2:
         steps = [b - a for a, b in zip(times, times[1:], strict=False)]
         if any(s <= 0 for s in steps):
             return "frame times do not increase"

@@ -18,7 +18,7 @@ from trustface.access.codes import E_MALFORMED_REQUEST, E_UNSUPPORTED_MEDIA
 from trustface.api.deps import Caller, Svc
 from trustface.errors import E_IMAGE_INVALID, TrustfaceError
 from trustface.liveness import service as liveness
-from trustface.services import gates
+from trustface.services import gates, scope
 
 router = APIRouter(tags=["liveness"])
 
@@ -81,7 +81,7 @@ async def answer(gate_id: str, nonce: str, request: Request, who: Caller, svc: S
     svc.limiter.check(who.key_id, "access")
     frames, values = await _burst(request)
     with svc.ctx.read() as s:  # an unknown gate is a 404 before the identify rate limit counts
-        gates.scope.gate(s, who, gate_id)
+        scope.gate(s, who, gate_id)
     svc.limiter.check(who.key_id, "identify")
     times = liveness.parse_timestamps(values.get("timestamps"))
     outcome = await run_in_threadpool(lambda: gates.answer_challenge(
