@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run demo test bench-lfw clean
+.PHONY: install run demo lint test bench-lfw clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,16 @@ run: install
 demo: install
 	scripts/demo.sh
 
-# The whole test suite on SQLite and on a PostgreSQL server started for the run.
+# The build's doors: ruff (style and bugs), mypy (strict on engine, policy, gallery, services),
+# import-linter (the contracts between rooms in pyproject.toml). `make test` runs it first.
+lint: install
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# Lint, then the whole test suite on SQLite and on a PostgreSQL server started for the run.
 test: install
+	$(MAKE) --no-print-directory lint
 	scripts/test.sh
 
 # The full LFW benchmark with the peer (about 20 minutes on 2 cores).
