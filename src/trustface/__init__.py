@@ -1,7 +1,69 @@
 """trustface: face recognition people can trust.
 
 The engine (``trustface.engine``) is pure computation on arrays; everything that touches a
-subject's face data goes through ``trustface.policy.gate.authorize`` first.
+subject's face data goes through ``trustface.policy.gate.authorize`` first. The library API::
+
+    import trustface
+    from trustface.services import faces, gates
+
+    ctx = trustface.open_deployment("site1")           # a Context: database, gallery, settings
+    admin = trustface.local_caller("admin:me")         # who the audit trail says acted
+    faces.enrol(ctx, admin, "sub_...", [photo_bytes], purpose="door_access", modes="identify")
+    faces.identify(ctx, admin, "site_...", probe_bytes, purpose="door_access")
+    gates.attempt_credential(ctx, admin, "gate_...", method="pin", value="48291307")
+
+Names are loaded on first use, so ``import trustface`` stays cheap for the engine-only commands.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from trustface.access.keys import Principal
+    from trustface.config import Settings
+    from trustface.deployment import Deployment, init_deployment
+    from trustface.errors import TrustfaceError
+    from trustface.services.context import Context
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "Context": "trustface.services.context",
+    "Deployment": "trustface.deployment",
+    "Principal": "trustface.access.keys",
+    "Settings": "trustface.config",
+    "TrustfaceError": "trustface.errors",
+    "init_deployment": "trustface.deployment",
+}
+
+__all__ = ["Context", "Deployment", "Principal", "Settings", "TrustfaceError", "__version__", "init_deployment",
+           "local_caller", "open_deployment"]
+
+
+def open_deployment(directory: str | Path | None = None, *, database_url: str | None = None) -> Context:
+    """Open the deployment in ``directory`` (else ``$TRUSTFACE_DIR``, else ``./trustface-data``) as
+    the :class:`~trustface.services.context.Context` every use case takes; its gallery indexes are
+    built now. Close it with ``ctx.deployment.close()``."""
+    from trustface.deployment import Deployment
+    from trustface.services.context import Context
+
+    return Context.open(Deployment(directory, database_url=database_url))
+
+
+def local_caller(actor: str = "admin:local") -> Principal:
+    """The caller a local program acts as: the deployment administrator, named ``actor`` in the audit trail."""
+    from trustface.services.context import cli_principal
+
+    return cli_principal(actor)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trustface' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
