@@ -134,7 +134,6 @@ def evaluate(steps: Sequence[str], readings: Sequence[Reading]) -> ActiveResult:
     if missing:
         result.reasons.append(f"no face in frame {missing[0]}")
         return result
-    ref = readings[0]
     poses = [r.pose for r in readings if r.pose is not None]
     ref_pose = poses[0]
     if abs(ref_pose.yaw) > MAX_START_YAW:

@@ -271,18 +271,26 @@ def check(frames: Sequence[Frame], *, store: ProbeStore, gate_id: str, now: dt.d
     """
     prints = list(prints) if prints is not None else [fingerprint(f) for f in frames]
     verdict = Verdict(prints)
-    signals = verdict.signals
-    n = len(frames)
+    verdict.signals += _blocklisted(store, prints, now, client_id=client_id, device_id=device_id)
+    replayed = _replayed(store, gate_id, prints, now)
+    verdict.signals += replayed
+    if burst:
+        verdict.signals += _burst_signals(store, gate_id, frames, prints, now, replayed=bool(replayed),
+                                          issued_at=issued_at, window=window)
+    return verdict
 
-    # blocklisted client or device (shared or local intelligence)
+
+def _blocklisted(store: ProbeStore, prints: Sequence[Fingerprint], now: dt.datetime, *,
+                 client_id: str | None, device_id: str | None) -> list[Signal]:
+    """A blocklisted client or device (shared or local intelligence), then blocklisted frames: exact,
+    then perceptual."""
+    signals = []
     for kind, value in (("client", client_id), ("device", device_id)):
         if value:
             hit = store.blocked(kind, [id_digest(value)], now)
             if hit:
                 signals.append(Signal(E_INJECTION_SUSPECTED, f"blocked_{kind}", next(iter(hit.values())),
                                       f"this {kind} identifier is on the attack blocklist"))
-
-    # blocklisted frames: exact, then perceptual
     exact = store.blocked("sha256", [p.sha256 for p in prints if p.sha256], now)
     near = store.blocked_phashes(now)
     for i, p in enumerate(prints):
@@ -295,59 +303,56 @@ def check(frames: Sequence[Frame], *, store: ProbeStore, gate_id: str, now: dt.d
             signals.append(Signal(E_REPLAY_DETECTED, "blocklist_phash", near[match],
                                   "the frame is a copy of a known attack frame (blocklisted perceptual hash)", i))
             break
+    return signals
 
-    # exact replay of a frame that already passed at this gate
-    since = now - REPLAY_WINDOW
+
+def _replayed(store: ProbeStore, gate_id: str, prints: Sequence[Fingerprint], now: dt.datetime) -> list[Signal]:
+    """An exact replay of a frame that already passed at this gate within the replay window."""
     digests = [d for p in prints for d in (p.sha256, p.pixels) if d]
-    seen = store.seen(gate_id, digests, since) if digests else set()
+    seen = store.seen(gate_id, digests, now - REPLAY_WINDOW) if digests else set()
     replayed = [i for i, p in enumerate(prints) if p.sha256 in seen or p.pixels in seen]
-    if replayed:
-        species = "session_replay" if len(replayed) >= 2 and len({prints[i].pixels for i in replayed}) >= 2 \
-            else "still_replay"
-        signals.append(Signal(E_REPLAY_DETECTED, "replay_exact", species,
-                              "the frame was already used at this gate; a camera never sends the same frame twice",
-                              replayed[0]))
+    if not replayed:
+        return []
+    species = "session_replay" if len(replayed) >= 2 and len({prints[i].pixels for i in replayed}) >= 2 \
+        else "still_replay"
+    return [Signal(E_REPLAY_DETECTED, "replay_exact", species,
+                   "the frame was already used at this gate; a camera never sends the same frame twice", replayed[0])]
 
-    if not burst:
-        return verdict
 
-    # a recorded session played again (perceptual copies of recent frames)
+def _burst_signals(store: ProbeStore, gate_id: str, frames: Sequence[Frame], prints: Sequence[Fingerprint],
+                   now: dt.datetime, *, replayed: bool, issued_at: dt.datetime | None,
+                   window: dt.timedelta | None) -> list[Signal]:
+    """What only a burst shows: a recorded session played again, identical consecutive frames, a
+    frame size that changes, impossible timing, editing-tool metadata."""
+    signals = []
+    n = len(frames)
     if n >= 2 and not replayed:
-        recent = store.recent_phashes(gate_id, since)
+        recent = store.recent_phashes(gate_id, now - REPLAY_WINDOW)
         if recent:
             recent_map = {h: "" for h in recent}
             copies = sum(1 for p in prints if _nearest(p.phash, recent_map, PHASH_SESSION_DISTANCE) is not None)
             if copies >= max(2, math.ceil(SESSION_SHARE * n)):
                 signals.append(Signal(E_REPLAY_DETECTED, "session_replay", "session_replay",
                                       f"{copies} of {n} frames copy frames that passed at this gate recently"))
-
-    # identical consecutive frames
     for i in range(1, n):
         if prints[i].pixels == prints[i - 1].pixels:
             signals.append(Signal(E_INJECTION_SUSPECTED, "identical_frames", "still_replay",
                                   "consecutive frames are pixel-identical: a camera never delivers the same frame "
                                   "twice", i))
             break
-
-    # frame size changes within the burst
-    shapes = {f.pixels.shape for f in frames}
-    if len(shapes) > 1:
+    if len({f.pixels.shape for f in frames}) > 1:
         signals.append(Signal(E_INJECTION_SUSPECTED, "frame_size", "digital_injection",
                               "the frame size changes within the burst"))
-
-    # timing
     problem = _timing_problem(frames, now=now, issued_at=issued_at, window=window)
     if problem is not None:
         signals.append(Signal(E_INJECTION_SUSPECTED, "timing", "digital_injection", problem))
-
-    # editing-tool metadata
     for i, f in enumerate(frames):
         tool = editing_tool(f.data)
         if tool:
             signals.append(Signal(E_INJECTION_SUSPECTED, "editing_metadata", "digital_injection",
                                   f"the frame's metadata names an editing tool ({tool})", i))
             break
-    return verdict
+    return signals
 
 
 def _nearest(h: str, known: dict[str, str], limit: int) -> str | None:
