@@ -2,11 +2,13 @@
 variables; a typo or a bad value is refused naming the key, at start-up, never silently defaulted."""
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from trustface.cli import app
 from trustface.config import Settings, SettingsError, load_settings, settings_from
 from trustface.deployment import Deployment, init_deployment
+from trustface.errors import TrustfaceError
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ def test_init_writes_settings_that_load_with_their_defaults(site):
     settings = load_settings(site)
     assert settings.grant_ttl_seconds == 300 and settings.sqlite_synchronous == "FULL"
     assert settings.max_body_bytes == 10 * 1024 * 1024 and settings.identify_per_minute == 600
-    with pytest.raises(Exception):  # frozen: validated once, never changed under a running service
+    with pytest.raises(ValidationError):  # frozen: validated once, never changed under a running service
         settings.grant_ttl_seconds = 5  # type: ignore[misc]
 
 
@@ -64,8 +66,8 @@ def test_other_trustface_variables_are_not_settings(monkeypatch):
 
 def test_the_deployment_and_the_cli_refuse_a_bad_settings_file(site):
     _append(site, "identify_per_minut = 10\n")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(TrustfaceError) as info:
         Deployment(site, database_url=f"sqlite:///{site.parent / 'tf.db'}")
-    assert getattr(info.value, "code", None) == "E_DEPLOYMENT" and "identify_per_minut" in str(info.value)
+    assert info.value.code == "E_DEPLOYMENT" and "identify_per_minut" in str(info.value)
     result = CliRunner().invoke(app, ["serve", "--dir", str(site)])
     assert result.exit_code == 2 and "identify_per_minut" in result.output and "Traceback" not in result.output
