@@ -162,6 +162,9 @@ def current_backend() -> DescriptorBackend:
     Raises RuntimeError where a forced backend cannot run, or the setting is not a backend.
     """
     global _current
+    backend = _current  # the common case, without the lock
+    if backend is not None:
+        return backend
     with _LOCK:
         if _current is None:
             _current = _choose(current_choice())
