@@ -97,6 +97,8 @@ class _UnverifiedOnnx:
         from trustface.engine import onnx_net
 
         global _current
+        if not len(chips):  # nothing to check on
+            return models.dlib_descriptors(chips)
         with _LOCK:
             if _current is self:  # else another thread checked meanwhile
                 record = onnx_net.verify(self.session, chips, "first chips described")
