@@ -324,11 +324,13 @@ def machine() -> dict:
         mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
     except (OSError, ValueError, IndexError):
         mem = None
-    from trustface.engine import _dlib
+    from trustface.engine.backends import current_backend
+
+    backend = current_backend()
 
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem, "python": platform.python_version(),
             "platform": platform.platform(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "descriptor_backend": f"{_dlib.BACKEND} ({_dlib.BACKEND_REASON})"}
+            "descriptor_backend": f"{backend.name} ({backend.reason})"}
 
 
 def table(report: dict) -> str:

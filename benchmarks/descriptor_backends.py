@@ -45,17 +45,16 @@ print(json.dumps({"backend": BACKEND, "median_ms": float(np.median(times) * 1000
 """
 
 
-BACKENDS = {  # report key: (TRUSTFACE_DESCRIPTOR_BACKEND, TRUSTFACE_DLIB_BACKEND)
-    "dlib_bin": ("bin", "bin"),
-    "dlib_blas": ("blas", "blas"),
-    "onnx": ("onnx", "bin"),
+BACKENDS = {  # report key: TRUSTFACE_DESCRIPTOR_BACKEND (onnx detects and cuts chips with dlib-bin)
+    "dlib_bin": "bin",
+    "dlib_blas": "blas",
+    "onnx": "onnx",
 }
 
 
 def measure(backend: str, runs: int, faces: int) -> dict:
-    descriptor, dlib_build = BACKENDS[backend]
-    env = {**os.environ, "TRUSTFACE_DESCRIPTOR_BACKEND": descriptor, "TRUSTFACE_DLIB_BACKEND": dlib_build,
-           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    env = {**os.environ, "TRUSTFACE_DESCRIPTOR_BACKEND": BACKENDS[backend], "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", PROBE, str(runs), str(faces)], env=env, capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout)

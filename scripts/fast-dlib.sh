@@ -37,7 +37,7 @@ tmp="$TARGET.tmp"
 rm -rf "$tmp"
 "$VENV/bin/pip" install --quiet --no-deps --target "$tmp" "$wheel" && mv "$tmp" "$TARGET" \
   || { rm -rf "$tmp"; echo "fast dlib: install failed; keeping dlib-bin" >&2; exit 0; }
-if ! TRUSTFACE_DLIB_BACKEND=blas "$VENV/bin/python" -c "import trustface.engine._dlib" 2>/dev/null; then
+if ! TRUSTFACE_DESCRIPTOR_BACKEND=blas "$VENV/bin/python" -c "from trustface.engine._dlib import dlib_build; dlib_build()" 2>/dev/null; then
   rm -rf "$TARGET"; echo "fast dlib: the build does not load; keeping dlib-bin" >&2
 fi
-"$VENV/bin/python" -c "from trustface.engine._dlib import BACKEND, BACKEND_REASON; print('descriptor backend:', BACKEND, '-', BACKEND_REASON)"
+"$VENV/bin/python" -c "from trustface.engine._dlib import dlib_build; b = dlib_build(); print('dlib build:', b.name, '-', b.reason)"

@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from typing import IO, Union
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from trustface.errors import E_IMAGE_INVALID, E_IMAGE_TOO_LARGE, TrustfaceError
@@ -53,7 +54,7 @@ __all__ = ["MAX_PIXELS", "ImageSource", "load_image", "image_info"]
 MAX_PIXELS = 40_000_000
 
 #: What :func:`load_image` accepts: the encoded file's bytes, or a path to it.
-ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike]
+ImageSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 # Pillow format names allowed to parse the data. "JPEG" also yields "MPO" images.
 _PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "PPM")
@@ -65,7 +66,7 @@ _FORMAT_NAMES = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP", "B
 _DETAIL_CHARS = 120
 
 
-def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> NDArray[np.uint8]:
     """Decode an image file into an RGB array.
 
     Args:
@@ -284,7 +285,7 @@ def _cap(label: str) -> str:
 _WHITE = (255, 255, 255)
 
 
-def _to_rgb_array(im: Image.Image) -> np.ndarray:
+def _to_rgb_array(im: Image.Image) -> NDArray[np.uint8]:
     """Any decoded mode -> (H, W, 3) uint8, C-contiguous and writable."""
     mode = im.mode
     if mode.startswith("I;16") or mode == "I":
@@ -311,6 +312,6 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+def _gray_to_rgb(gray: NDArray[np.float64]) -> NDArray[np.uint8]:
     values = np.clip(np.rint(gray), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(np.repeat(values[:, :, None], 3, axis=2))

@@ -212,19 +212,12 @@ def doctor() -> None:
     from trustface import __version__
     from trustface.config import data_root
     from trustface.engine import MODEL_VERSION, operating_points
-    from trustface.engine._dlib import BACKEND, BACKEND_REASON, dlib
-    from trustface.engine.descriptor import descriptor_backend
+    from trustface.engine.backends import backend_report
     from trustface.engine.thresholds import calibration
 
-    backend, reason = descriptor_backend()
     _emit({
         "trustface": __version__,
-        "backend": backend,
-        "backend_reason": reason,
-        "dlib_backend": BACKEND,
-        "dlib_backend_reason": BACKEND_REASON,
-        "dlib": dlib.__version__,
-        "dlib_use_blas": bool(getattr(dlib, "DLIB_USE_BLAS", False)),
+        **backend_report(),  # backend, backend_reason, dlib_backend, dlib_backend_reason, dlib, dlib_use_blas
         "model": MODEL_VERSION,
         "model_file": files.face_recognition_model_location(),
         "operating_points": operating_points(),

@@ -1,30 +1,52 @@
-"""The one place that imports dlib, so the choice of backend lives in one spot.
+"""The one place that imports dlib, at first use, in the build the backend choice asks for.
 
 Two builds of the same dlib can serve the engine:
 
 * ``dlib-blas``: dlib 20.0.1 built from source against Debian's OpenBLAS by
-  ``scripts/fast-dlib.sh`` into ``<venv>/lib/trustface-dlib-blas``; the ResNet runs 4-6x
-  faster with the same descriptors (within 1e-5);
+  ``scripts/fast-dlib.sh`` into ``<venv>/lib/trustface-dlib-blas`` (``$TRUSTFACE_DLIB_BLAS_DIR``
+  moves it); the ResNet runs 4-6x faster with the same descriptors (within 1e-5);
 * ``dlib-bin``: the prebuilt wheel from PyPI (no BLAS), always installed as the fallback.
 
-The descriptor network itself may run on onnxruntime instead (``descriptor.py``,
-``onnx_net.py``); dlib always runs detection, landmarks and chip extraction. Where a verified
-ONNX graph is cached, ``auto`` loads ``dlib-bin``: its HOG detector runs ~2x faster than the
-source build's (measured, docs/benchmarks.md), and the source build's BLAS no longer matters.
+The descriptor network itself may run on onnxruntime instead (``backends``, ``onnx_net``); dlib
+always runs detection, landmarks and chip extraction. Which build loads follows the one backend
+switch (``backend_choice``): ``blas`` needs the fast build; ``bin`` and ``onnx`` take the wheel,
+whose HOG detector runs ~2x faster than the source build's (docs/benchmarks.md); ``auto`` takes
+the fast build when present, except where a verified ONNX graph is cached: then the wheel too.
 
-``TRUSTFACE_DLIB_BACKEND`` = ``auto`` (default: the fast build when present), ``blas`` (fail
-if absent) or ``bin`` (where it is unset, ``TRUSTFACE_DESCRIPTOR_BACKEND=blas|bin`` counts);
-``TRUSTFACE_DLIB_BLAS_DIR`` moves the fast build. ``BACKEND`` and ``BACKEND_REASON`` say what runs and why
-(``trustface doctor`` prints them).
+Importing this module does nothing: :func:`dlib_build` loads dlib on its first call (and only
+then sets ``OPENBLAS_CORETYPE`` / ``OPENBLAS_NUM_THREADS``, which OpenBLAS reads as it loads).
+``sys.path`` is never changed: the fast build is imported from its folder by path.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 import sys
+import threading
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
-FAST_DIR = Path(os.environ.get("TRUSTFACE_DLIB_BLAS_DIR") or Path(sys.prefix) / "lib" / "trustface-dlib-blas")
+from trustface.engine.backend_choice import BackendChoice, current_choice
+
+#: dlib's compiled module; its Python package re-exports it (``from _dlib_pybind11 import *``).
+_EXTENSION = "_dlib_pybind11"
+
+
+@dataclass(frozen=True)
+class DlibBuild:
+    """name: ``dlib-blas`` or ``dlib-bin``; reason: why this build was loaded; module: ``dlib``."""
+
+    name: str
+    reason: str
+    module: ModuleType
+
+
+def fast_dir() -> Path:
+    """Where ``scripts/fast-dlib.sh`` installs the OpenBLAS build (a location, not a choice)."""
+    return Path(os.environ.get("TRUSTFACE_DLIB_BLAS_DIR") or Path(sys.prefix) / "lib" / "trustface-dlib-blas")
 
 
 def cpu_flags() -> set[str]:
@@ -56,8 +78,6 @@ def openblas_coretype(flags: set[str]) -> str | None:
 def _onnx_ready() -> bool:
     """Whether a verified ONNX graph of the descriptor network is cached (engine/onnx_net.py), so
     dlib will only detect, find landmarks and cut chips. Cheap: file checks, no onnxruntime import."""
-    import importlib.util
-
     try:
         if importlib.util.find_spec("onnxruntime") is None:
             return False
@@ -70,39 +90,76 @@ def _onnx_ready() -> bool:
         return False
 
 
-def _load():
-    # TRUSTFACE_DESCRIPTOR_BACKEND=blas|bin (descriptor.py) names a dlib build too.
-    descriptor = os.environ.get("TRUSTFACE_DESCRIPTOR_BACKEND")
-    wanted = os.environ.get("TRUSTFACE_DLIB_BACKEND") or (descriptor if descriptor in ("blas", "bin") else "auto")
-    if wanted not in ("auto", "blas", "bin"):
-        raise RuntimeError(f"TRUSTFACE_DLIB_BACKEND={wanted!r}: use auto, blas or bin")
-    if wanted == "auto" and FAST_DIR.is_dir() and descriptor in (None, "", "auto", "onnx") and _onnx_ready():
-        import dlib as module
-
-        return module, "dlib-bin", ("the descriptor runs on onnxruntime, and dlib-bin's HOG detector is ~2x faster "
-                                    "than the dlib-blas build's (9 vs 16 ms per 250x250 photo, docs/benchmarks.md)")
-    if wanted != "bin" and FAST_DIR.is_dir():
-        coretype = openblas_coretype(cpu_flags())
-        if coretype and "OPENBLAS_CORETYPE" not in os.environ:
-            os.environ["OPENBLAS_CORETYPE"] = coretype
-        # One BLAS thread per process: work is spread over processes, and more threads
-        # made no measurable difference for this network (baselines.md).
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        sys.path.insert(0, str(FAST_DIR))
+def _import_from(folder: Path) -> ModuleType:
+    """Import ``dlib`` (and its compiled module) from ``folder`` without putting it on sys.path."""
+    for name in (_EXTENSION, "dlib"):  # dlib/__init__.py imports the extension by its top-level name
+        if name in sys.modules:
+            continue
+        spec = importlib.machinery.PathFinder.find_spec(name, [str(folder)])
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"{folder} holds no {name}; rerun scripts/fast-dlib.sh")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
         try:
-            import dlib as module
-        finally:
-            sys.path.remove(str(FAST_DIR))
-        if getattr(module, "DLIB_USE_BLAS", False):
-            core = os.environ.get("OPENBLAS_CORETYPE", "chosen by OpenBLAS")
-            return module, "dlib-blas", f"built against OpenBLAS in {FAST_DIR} (core type {core})"
-        raise RuntimeError(f"{FAST_DIR} holds a dlib without BLAS; rerun scripts/fast-dlib.sh")
-    if wanted == "blas":
-        raise RuntimeError(f"TRUSTFACE_DLIB_BACKEND=blas but {FAST_DIR} is missing; run scripts/fast-dlib.sh")
-    import dlib as module
-
-    reason = "asked for by the environment (bin)" if wanted == "bin" else f"no fast build at {FAST_DIR}"
-    return module, "dlib-bin", reason
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules["dlib"]
 
 
-dlib, BACKEND, BACKEND_REASON = _load()
+def _load_blas(folder: Path) -> DlibBuild:
+    coretype = openblas_coretype(cpu_flags())
+    if coretype and "OPENBLAS_CORETYPE" not in os.environ:
+        os.environ["OPENBLAS_CORETYPE"] = coretype
+    # One BLAS thread per process: work is spread over processes, and more threads
+    # made no measurable difference for this network (baselines.md).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    module = _import_from(folder)
+    if not getattr(module, "DLIB_USE_BLAS", False):
+        raise RuntimeError(f"{folder} holds a dlib without BLAS (or dlib-bin was imported first); "
+                           "rerun scripts/fast-dlib.sh")
+    core = os.environ.get("OPENBLAS_CORETYPE", "chosen by OpenBLAS")
+    return DlibBuild("dlib-blas", f"built against OpenBLAS in {folder} (core type {core})", module)
+
+
+def _load(asked: BackendChoice) -> DlibBuild:
+    folder = fast_dir()
+    if asked.choice == "onnx" or (asked.choice == "auto" and folder.is_dir() and _onnx_ready()):
+        import dlib
+
+        return DlibBuild("dlib-bin", f"the descriptor runs on onnxruntime ({asked.source}), and dlib-bin's HOG detector "
+                                     "is ~2x faster than the dlib-blas build's (9 vs 16 ms per 250x250 photo, "
+                                     "docs/benchmarks.md)", dlib)
+    if asked.choice != "bin" and folder.is_dir():
+        return _load_blas(folder)
+    if asked.choice == "blas":
+        raise RuntimeError(f"{asked.source} but {folder} is missing; run scripts/fast-dlib.sh")
+    import dlib
+
+    reason = f"asked for by {asked.source}" if asked.choice == "bin" else f"no fast build at {folder}"
+    return DlibBuild("dlib-bin", reason, dlib)
+
+
+_LOCK = threading.RLock()
+_build: DlibBuild | None = None
+
+
+def dlib_build() -> DlibBuild:
+    """The dlib build this process runs, loaded on the first call for the backend choice in force
+    (one per process: two dlib builds cannot share one interpreter)."""
+    global _build
+    with _LOCK:
+        if _build is None:
+            _build = _load(current_choice())
+        return _build
+
+
+def loaded_build() -> DlibBuild | None:
+    """The dlib build already loaded, or None before first use."""
+    return _build
+
+
+def dlib() -> ModuleType:
+    """The ``dlib`` module (loading it on the first call)."""
+    return dlib_build().module

@@ -43,8 +43,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from trustface.engine.descriptor import landmarks
 from trustface.engine.detector import Face, detect
@@ -131,7 +133,7 @@ def main_face(faces: Sequence[Face], shape: tuple[int, ...]) -> Face | None:
     return min(near, key=lambda f: ((f.box[0] + f.box[2]) / 2 - cx) ** 2 + ((f.box[1] + f.box[3]) / 2 - cy) ** 2)
 
 
-def head_pose(points68: np.ndarray) -> dict[str, float]:
+def head_pose(points68: NDArray[np.floating[Any]]) -> dict[str, float]:
     """Yaw, pitch and roll in degrees from 68 landmarks (array of shape (68, 2), x/y in px).
 
     Conventions and accuracy: see the module docstring. Rounded to 0.1 degree.
@@ -170,14 +172,14 @@ def head_pose(points68: np.ndarray) -> dict[str, float]:
     return {"yaw": round(yaw, 1), "pitch": round(pitch, 1), "roll": round(roll, 1)}
 
 
-def _image_quality(image: np.ndarray, face: Face) -> dict:
+def _image_quality(image: NDArray[np.uint8], face: Face) -> dict[str, Any]:
     quality = assess(image, face)
     failures = quality.failures()
     return {**quality.to_dict(), "failures": failures, "enrolment_ready": not failures,
             "floors": dict(QUALITY_FLOORS)}
 
 
-def analyze(image: np.ndarray, attributes: Sequence[str]) -> dict:
+def analyze(image: NDArray[np.uint8], attributes: Sequence[str]) -> dict[str, Any]:
     """Compute the requested attributes of an RGB uint8 image of shape (H, W, 3).
 
     Returns a dict keyed by attribute, in request order:
@@ -196,10 +198,12 @@ def analyze(image: np.ndarray, attributes: Sequence[str]) -> dict:
     face = main_face(faces, image.shape)
     if face is None and _NEEDS_FACE.intersection(names):
         raise TrustfaceError(E_NO_FACE, "no face was found; head pose and image quality need one.")
-    result: dict = {}
+    result: dict[str, Any] = {}
     for name in names:
         if name == "face_count":
             result[name] = len(faces)
+        elif face is None:  # unreachable: the attributes that need a face were checked above
+            raise AssertionError(name)
         elif name == "head_pose":
             result[name] = head_pose(landmarks(image, face, 68))
         elif name == "image_quality":

