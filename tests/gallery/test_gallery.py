@@ -452,6 +452,62 @@ def test_R14_withdrawal_purges_templates_and_drops_them_from_the_index(deploymen
         s.rollback()
 
 
+#: a fresh process in which ``import trustface.gallery`` fails (a broken install, a missing native
+#: library): it withdraws a consent or runs retention and prints the error code it got, if any
+_PURGE_WITHOUT_GALLERY = r"""
+import datetime as dt, json, sys
+sys.modules["trustface.gallery"] = None  # importing the gallery now raises ImportError
+from trustface.deployment import Deployment
+from trustface.errors import TrustfaceError
+from trustface.policy import ledger, retention
+directory, url, how, sub, site_id, purpose, now = sys.argv[1:]
+now = dt.datetime.fromisoformat(now)
+dep = Deployment(directory, database_url=url)
+try:
+    with dep.transaction() as s:
+        if how == "withdraw":
+            ledger.withdraw_consent(s, subject_id=sub, site_id=site_id, purpose=purpose, mode="identify",
+                                    channel="app", actor="subject:" + sub, now=now)
+        else:
+            retention.run(s, now=now)
+except TrustfaceError as exc:
+    print(json.dumps({"code": exc.code, "http": exc.http_status, "message": exc.message}))
+else:
+    print(json.dumps({"code": None}))
+finally:
+    dep.close()
+"""
+
+
+@pytest.mark.parametrize("how", ["withdraw", "retention"])
+def test_R13_R14_R21_purge_stops_without_a_certificate_when_the_gallery_cannot_load(deployment, people, how):
+    """A purge whose handler module fails to import must not certify a deletion that did not
+    happen: E_PURGE_UNAVAILABLE (503), the transaction rolls back, the templates stay, and no
+    deletion certificate or consent-ended event is written (R13, R14, R21, PIPL-47)."""
+    import subprocess
+    import sys
+
+    w = make_world(deployment, retention_days=30)
+    gallery = Gallery.open(deployment)
+    p = people["Jean_Chretien"]
+    sub = enrol(w, gallery, p)
+    before = audit_payloads(deployment)
+    now = NOW + (0 if how == "withdraw" else 31) * DAY
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(gallery_store.__file__).resolve().parents[2])}
+    run = subprocess.run([sys.executable, "-c", _PURGE_WITHOUT_GALLERY, str(deployment.directory),
+                          deployment.database_url, how, sub, w.site_id, w.purpose, now.isoformat()],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    assert answer["code"] == "E_PURGE_UNAVAILABLE" and answer["http"] == 503, answer
+    assert "trustface.gallery" in answer["message"] and "no deletion certificate" in answer["message"]
+    assert audit_payloads(deployment) == before  # no certificate, no consent event: all rolled back
+    with deployment.session() as s:
+        assert gallery_store.count_templates(s, sub) == 1 and gallery_store.subject_key(s, sub) is not None
+        s.rollback()
+    assert identify(w, gallery, p.probe).candidates[0].subject_id == sub  # consent and template still there
+
+
 # --- who identify may return ----------------------------------------------------------------------------
 
 def test_R5_R17_R23_withdrawn_suspended_and_verify_only_subjects_not_identified(deployment, people):
