@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy.typing as npt
 from sqlalchemy.orm import Session
@@ -48,8 +48,18 @@ from trustface.policy._common import utc
 from trustface.policy.gate import Grant
 from trustface.policy.vocab import IDENTIFY
 
-if TYPE_CHECKING:
-    from trustface.deployment import Deployment
+
+class _DeploymentKeys(Protocol):
+    @property
+    def tenant_kek_seed(self) -> bytes: ...
+
+
+class Deployment(Protocol):
+    """What the gallery needs of a :class:`trustface.deployment.Deployment`: the key file and sessions."""
+
+    @property
+    def keys(self) -> _DeploymentKeys: ...
+    def session(self) -> Session: ...
 
 __all__ = [
     "IDENTIFY_OPERATING_POINT", "TEMPLATE_POLICY", "Candidate", "Enrolment", "Gallery", "IdentifyResult",
