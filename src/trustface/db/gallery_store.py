@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from trustface.db.fast import Raw
@@ -23,9 +23,9 @@ from trustface.db.session import mark_domain_changed
 GalleryKey = tuple[str, str, str]
 """(site_id, purpose_id, mode) of one gallery."""
 
-_templates = GalleryTemplate.__table__
-_subject_keys = GallerySubjectKey.__table__
-_state = GalleryState.__table__
+_templates = cast(Table, GalleryTemplate.__table__)
+_subject_keys = cast(Table, GallerySubjectKey.__table__)
+_state = cast(Table, GalleryState.__table__)
 
 
 class TemplateRow(NamedTuple):
@@ -317,6 +317,7 @@ def checkpoint_wal(session: Session) -> None:
         return
     raw = engine.raw_connection()
     try:
-        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if raw.driver_connection is not None:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         raw.close()

@@ -11,9 +11,10 @@ compiled-statement cache keeps ``authorize()`` well under a millisecond (docs/be
 from __future__ import annotations
 
 import datetime as dt
-from typing import Collection, Iterable, NamedTuple, TypeVar
+from collections.abc import Collection, Iterable
+from typing import NamedTuple, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from trustface.db.fast import Raw
@@ -136,7 +137,7 @@ def active_consents_for_retention(session: Session) -> list[tuple[Consent, Subje
         .where(Consent.status == "active")
         .order_by(Consent.given_at, Consent.id)
     )
-    return [tuple(row) for row in session.execute(stmt).all()]
+    return [cast("tuple[Consent, Subject, Purpose, Site]", tuple(row)) for row in session.execute(stmt).all()]
 
 
 def consented_subject_ids(session: Session, purpose_id: str, mode: str, notice_hash: str,
@@ -337,7 +338,7 @@ def bulk_insert(session: Session, model: type[Base], rows: Iterable[dict]) -> No
     """Fast fixture/benchmark loading (Core executemany); callers must still record an event."""
     rows = list(rows)
     if rows:
-        session.connection().execute(model.__table__.insert(), rows)
+        session.connection().execute(insert(model), rows)
         mark_domain_changed(session)
 
 

@@ -14,6 +14,7 @@ impossible"). The audit writer marks the transaction through :func:`mark_audited
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -125,7 +126,7 @@ def make_engine(url: str, *, pool_size: int | None = None, sqlite_synchronous: s
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if pool_size:
         kwargs["pool_size"] = pool_size
     return create_engine(url, **kwargs)
