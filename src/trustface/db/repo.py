@@ -188,6 +188,11 @@ def legal_bases(session: Session, purpose_id: str) -> list[LegalBasisRecord]:
 
 # --- the gate's hot path (raw DBAPI, see trustface.db.fast) -------------------------------------
 
+def reader(session: Session) -> Raw:
+    """The session transaction's DBAPI handle for the ``gate_*`` reads below (cached per transaction)."""
+    return Raw.of(session)
+
+
 class GateContext(NamedTuple):
     tenant_id: str
     site_type: str

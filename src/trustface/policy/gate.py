@@ -46,7 +46,6 @@ from sqlalchemy.orm import Session
 
 from trustface import audit
 from trustface.db import audit_store, repo
-from trustface.db.fast import Raw
 from trustface.db.models import new_id
 from trustface.errors import CATALOGUE, E_INVALID_ARGUMENT, TrustfaceError
 from trustface.policy import codes, profiles
@@ -168,7 +167,7 @@ def authorize(session: Session, *, tenant_id: str, site_id: str, purpose: str, m
     if subject_id is not None:
         # after the audit head is locked: every writer takes the head first, then domain rows
         # (no lock-order deadlock with service functions on PostgreSQL)
-        repo.touch_subject_raw(session, Raw.of(session), subject_id, now)
+        repo.touch_subject(session, subject_id, now)
     return _make_grant(grant_id=grant_id, tenant_id=tenant_id, site_id=site_id, subject_id=subject_id,
                        purpose=purpose, mode=mode, issued_at=now, attributes=attrs, location_id=location_id,
                        audit_seq=seq, **values)
@@ -182,7 +181,7 @@ def _decide(session: Session, tenant_id: str, site_id: str, purpose: str, mode: 
         raise _Deny(codes.E_MODE_NOT_ALLOWED, f"unknown mode {mode!r}")
     if session.new or session.dirty or session.deleted:
         session.flush()  # Core reads below must see this transaction's pending ORM changes
-    conn = Raw.of(session)
+    conn = repo.reader(session)
     ctx = repo.gate_context(conn, site_id, purpose, mode, now)
     if ctx is None or ctx.tenant_id != tenant_id:
         raise _Deny(codes.E_NOT_FOUND, f"site {site_id!r} does not exist for this tenant")
@@ -320,7 +319,7 @@ def consented_subject_ids(session: Session, grant: Grant, *, now: dt.datetime | 
         return frozenset()
     profile = profiles.load(site.jurisdiction)
     if grant.basis != "consent":
-        current = {b[0] for b in repo.gate_legal_bases(Raw.of(session), grant.purpose_id, grant.mode, now)}
+        current = {b[0] for b in repo.gate_legal_bases(repo.reader(session), grant.purpose_id, grant.mode, now)}
         if grant.legal_basis_id not in current:
             return frozenset()
         ids = repo.unsuspended_subject_ids(session, grant.tenant_id, among)
