@@ -17,7 +17,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from trustface.db.fast import Raw
-from trustface.db.models import GalleryImage, GalleryState, GallerySubjectKey, GalleryTemplate, GalleryTenantKey
+from trustface.db.gallery_models import GalleryImage, GalleryState, GallerySubjectKey, GalleryTemplate, GalleryTenantKey
 from trustface.db.session import mark_domain_changed
 
 GalleryKey = tuple[str, str, str]

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from trustface import audit
 from trustface.db import audit_store, gallery_store
-from trustface.db.models import GalleryTemplate, new_id
+from trustface.db.gallery_models import GalleryTemplate
+from trustface.db.model_base import new_id
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
 from trustface.gallery import images as kept_photos
 from trustface.gallery import protection

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from trustface import audit
 from trustface.db import audit_store, gallery_store, repo
 from trustface.db.gallery_store import GalleryKey
-from trustface.db.models import new_id
+from trustface.db.model_base import new_id
 from trustface.errors import TrustfaceError
 from trustface.gallery.index_sync import note_change, note_shredded
 from trustface.policy import codes, retention

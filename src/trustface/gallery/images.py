@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from trustface import audit
 from trustface.db import gallery_store
-from trustface.db.models import GalleryImage, new_id
+from trustface.db.gallery_models import GalleryImage
+from trustface.db.model_base import new_id
 from trustface.errors import TrustfaceError
 from trustface.gallery import protection
 from trustface.gallery.codes import TemplateIntegrityError

@@ -15,8 +15,8 @@ from typing import Literal, Protocol, overload
 from sqlalchemy.orm import Session
 
 from trustface.db import gallery_store
+from trustface.db.gallery_models import GallerySubjectKey, GalleryTenantKey
 from trustface.db.gallery_store import TemplateRow
-from trustface.db.models import GallerySubjectKey, GalleryTenantKey
 from trustface.errors import TrustfaceError
 from trustface.gallery import protection
 from trustface.gallery.codes import TemplateIntegrityError
