@@ -232,8 +232,7 @@ def record_legal_basis(session: Session, *, purpose_id: str, mode: str, basis: s
     return rec
 
 
-def revoke_legal_basis(session: Session, *, legal_basis_id: str, actor: str,
-                       now: dt.datetime | None = None) -> LegalBasisRecord:
+def revoke_legal_basis(session: Session, *, legal_basis_id: str, actor: str, now: dt.datetime | None = None) -> LegalBasisRecord:
     now = utc(now)
     rec = repo.get(session, LegalBasisRecord, legal_basis_id)
     if rec is None:
