@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -26,12 +27,13 @@ from trustface.engine import analysis as engine_analysis
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
 from trustface.policy import codes, gate
 from trustface.policy._common import utc
+from trustface.policy.gate import Grant
 from trustface.policy.vocab import ANALYZE, DENY_ATTRIBUTES
 
 __all__ = ["analyze"]
 
 
-def _check_scope(grant: gate.Grant, attributes: Sequence[str]) -> None:
+def _check_scope(grant: Grant, attributes: Sequence[str]) -> None:
     """Refuse (E_PROHIBITED_INFERENCE) attributes on the deny-list or outside the grant.
 
     The gate already refused deny-listed names when it issued the grant; the second check here
@@ -49,8 +51,8 @@ def _check_scope(grant: gate.Grant, attributes: Sequence[str]) -> None:
                              "ask the gate for a grant naming them.")
 
 
-def analyze(session: Session, grant: gate.Grant, image: np.ndarray | imaging.ImageSource,
-            attributes: Sequence[str], *, actor: str | None = None, now: dt.datetime | None = None) -> dict:
+def analyze(session: Session, grant: Grant, image: np.ndarray | imaging.ImageSource,
+            attributes: Sequence[str], *, actor: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     """Analyse the face in ``image`` under an analyze Grant (R19, SPC-2(7)).
 
     image: an RGB uint8 array of shape (H, W, 3), or encoded bytes / a path (decoded with

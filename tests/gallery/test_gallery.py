@@ -14,7 +14,7 @@ import pytest
 from db_fixtures import ADMIN, NOW, PIA_SECTIONS, add_subject, authorize, consent, make_world, raises_code
 
 from trustface import engine
-from trustface.db import repo
+from trustface.db import gallery_store
 from trustface.db.fast import Raw
 from trustface.gallery import (
     E_IMAGE_RETENTION_REFUSED,
@@ -87,7 +87,7 @@ def test_R9_enrol_from_real_photos_then_verify_and_identify(deployment, people):
     assert all(len(e.template_ids) == 1 and e.photos == 2 for e in result)  # one mean template per gallery
     # the photos were not stored: no photo bytes anywhere in the database
     with deployment.session() as s:
-        rows = repo.gallery_templates_of_subject(s, sub)
+        rows = gallery_store.templates_of_subject(s, sub)
         s.rollback()
     assert len(rows) == 2 and all(len(r.ciphertext) == 12 + 512 + 16 for r in rows)
 
@@ -124,15 +124,13 @@ def test_R9_photo_retention_refused_and_quality_gate_applies(deployment, people,
     with deployment.transaction() as s, raises_code("E_NO_FACE"):
         gallery.enrol(s, g, [blank], now=NOW)
     with deployment.session() as s:
-        assert repo.gallery_templates_of_subject(s, sub) == []
+        assert gallery_store.templates_of_subject(s, sub) == []
         s.rollback()
 
 
 def _kept_rows(dep, sub):
-    from trustface.gallery import images
-
     with dep.session() as s:
-        rows = [(r.image_id, r.purpose_id, bytes(r.ciphertext)) for r in images.of_subject(s, sub)]
+        rows = [(r.image_id, r.purpose_id, bytes(r.ciphertext)) for r in gallery_store.images_of_subject(s, sub)]
         s.rollback()
     return rows
 
@@ -202,7 +200,7 @@ def test_R9_photos_kept_only_under_a_written_image_consent_and_erased_with_the_s
     assert sum(c["deleted"].get("gallery.images", 0) for c in certs) == 1
     assert _kept_rows(deployment, sub) == []
     with deployment.session() as s:
-        assert repo.gallery_subject_key(s, sub) is None
+        assert gallery_store.subject_key(s, sub) is None
         s.rollback()
     assert _scan(deployment, needles) == []
 
@@ -249,7 +247,7 @@ def test_ISO24745_renewability_rotation_old_templates_stop_matching(deployment, 
     slot = gallery._index_for_test(w.site_id, w.purpose_id)
     old_templates = dict(zip(slot.subject_of(slot.ids), slot.vectors(), strict=False))
     with deployment.session() as s:
-        old_rows = {r.template_id: r for r in repo.gallery_templates_of_subject(s, subs[names[0]])}
+        old_rows = {r.template_id: r for r in gallery_store.templates_of_subject(s, subs[names[0]])}
         s.rollback()
 
     with deployment.transaction() as s:
@@ -270,7 +268,7 @@ def test_ISO24745_renewability_rotation_old_templates_stop_matching(deployment, 
         assert identify(w, gallery, people[n].probe).candidates[0].subject_id == subs[n]
     # every stored ciphertext changed and old rows no longer decrypt under the new keys
     with deployment.session() as s:
-        new_rows = {r.template_id: r for r in repo.gallery_templates_of_subject(s, subs[names[0]])}
+        new_rows = {r.template_id: r for r in gallery_store.templates_of_subject(s, subs[names[0]])}
         s.rollback()
     assert set(new_rows) == set(old_rows)
     for tid, row in new_rows.items():
@@ -316,9 +314,9 @@ def test_SPC_2_5_row_swap_and_flipped_bit_detected_named_never_decrypted(deploym
     b = enrol(w, gallery, people["Jacques_Chirac"], modes=("verify", "identify"))
     c = enrol(w, gallery, people["John_Ashcroft"], modes=("verify", "identify"))
     with deployment.session() as s:
-        ra = repo.gallery_templates_of_subject(s, a, mode="verify")[0]
-        rb = repo.gallery_templates_of_subject(s, b, mode="verify")[0]
-        rc = repo.gallery_templates_of_subject(s, c, mode="identify")[0]
+        ra = gallery_store.templates_of_subject(s, a, mode="verify")[0]
+        rb = gallery_store.templates_of_subject(s, b, mode="verify")[0]
+        rc = gallery_store.templates_of_subject(s, c, mode="identify")[0]
         s.rollback()
     # swap the ciphertexts of a's and b's verify templates
     _raw_update(deployment, "UPDATE gallery_templates SET ciphertext = :c WHERE id = :id", {"c": rb.ciphertext, "id": ra.id})
@@ -345,7 +343,7 @@ def test_SPC_2_5_row_swap_and_flipped_bit_detected_named_never_decrypted(deploym
     assert ra.template_id in {f["template_id"] for f in again.integrity_failures}
     # a swapped wrapped data key is named as well
     with deployment.session() as s:
-        kc = repo.gallery_subject_key(s, c).wrapped_key
+        kc = gallery_store.subject_key(s, c).wrapped_key
         s.rollback()
     bad = bytearray(kc)
     bad[0] ^= 0x80
@@ -401,7 +399,7 @@ def test_R14_erasure_leaves_no_descriptor_bytes_in_files_or_audit(deployment, pe
     mean = victim.enrol.mean(axis=0).astype(np.float32)
     protected = protection.protect(mean, protection.transform_matrix(secret, w.tenant_id, 1))
     with deployment.session() as s:
-        rows = repo.gallery_templates_of_subject(s, sub)
+        rows = gallery_store.templates_of_subject(s, sub)
         s.rollback()
     needles = {"descriptor_1": victim.enrol[0].astype(np.float32).tobytes(),
                "descriptor_2": victim.enrol[1].astype(np.float32).tobytes(),
@@ -418,8 +416,8 @@ def test_R14_erasure_leaves_no_descriptor_bytes_in_files_or_audit(deployment, pe
         certs = erase_subject(s, sub, actor=ADMIN, reason="erasure_request", now=NOW)
     assert {(c["mode"], c["deleted"]["gallery.templates"]) for c in certs} == {("verify", 1), ("identify", 1)}
     with deployment.session() as s:
-        assert repo.gallery_templates_of_subject(s, sub) == []
-        assert repo.gallery_subject_key(s, sub) is None
+        assert gallery_store.templates_of_subject(s, sub) == []
+        assert gallery_store.subject_key(s, sub) is None
         s.rollback()
     assert identify(w, gallery, victim.probe).unknown  # gone from the index at once
     assert identify(w, gallery, keep.probe).candidates[0].subject_id == other
@@ -450,8 +448,64 @@ def test_R14_withdrawal_purges_templates_and_drops_them_from_the_index(deploymen
     with deployment.transaction() as s:
         retention.run(s, now=NOW + 400 * DAY)
     with deployment.session() as s:
-        assert repo.count_gallery_templates(s, sub) == 0 and repo.gallery_subject_key(s, sub) is None
+        assert gallery_store.count_templates(s, sub) == 0 and gallery_store.subject_key(s, sub) is None
         s.rollback()
+
+
+#: a fresh process in which ``import trustface.gallery`` fails (a broken install, a missing native
+#: library): it withdraws a consent or runs retention and prints the error code it got, if any
+_PURGE_WITHOUT_GALLERY = r"""
+import datetime as dt, json, sys
+sys.modules["trustface.gallery"] = None  # importing the gallery now raises ImportError
+from trustface.deployment import Deployment
+from trustface.errors import TrustfaceError
+from trustface.policy import ledger, retention
+directory, url, how, sub, site_id, purpose, now = sys.argv[1:]
+now = dt.datetime.fromisoformat(now)
+dep = Deployment(directory, database_url=url)
+try:
+    with dep.transaction() as s:
+        if how == "withdraw":
+            ledger.withdraw_consent(s, subject_id=sub, site_id=site_id, purpose=purpose, mode="identify",
+                                    channel="app", actor="subject:" + sub, now=now)
+        else:
+            retention.run(s, now=now)
+except TrustfaceError as exc:
+    print(json.dumps({"code": exc.code, "http": exc.http_status, "message": exc.message}))
+else:
+    print(json.dumps({"code": None}))
+finally:
+    dep.close()
+"""
+
+
+@pytest.mark.parametrize("how", ["withdraw", "retention"])
+def test_R13_R14_R21_purge_stops_without_a_certificate_when_the_gallery_cannot_load(deployment, people, how):
+    """A purge whose handler module fails to import must not certify a deletion that did not
+    happen: E_PURGE_UNAVAILABLE (503), the transaction rolls back, the templates stay, and no
+    deletion certificate or consent-ended event is written (R13, R14, R21, PIPL-47)."""
+    import subprocess
+    import sys
+
+    w = make_world(deployment, retention_days=30)
+    gallery = Gallery.open(deployment)
+    p = people["Jean_Chretien"]
+    sub = enrol(w, gallery, p)
+    before = audit_payloads(deployment)
+    now = NOW + (0 if how == "withdraw" else 31) * DAY
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(gallery_store.__file__).resolve().parents[2])}
+    run = subprocess.run([sys.executable, "-c", _PURGE_WITHOUT_GALLERY, str(deployment.directory),
+                          deployment.database_url, how, sub, w.site_id, w.purpose, now.isoformat()],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    assert answer["code"] == "E_PURGE_UNAVAILABLE" and answer["http"] == 503, answer
+    assert "trustface.gallery" in answer["message"] and "no deletion certificate" in answer["message"]
+    assert audit_payloads(deployment) == before  # no certificate, no consent event: all rolled back
+    with deployment.session() as s:
+        assert gallery_store.count_templates(s, sub) == 1 and gallery_store.subject_key(s, sub) is not None
+        s.rollback()
+    assert identify(w, gallery, p.probe).candidates[0].subject_id == sub  # consent and template still there
 
 
 # --- who identify may return ----------------------------------------------------------------------------
@@ -603,7 +657,7 @@ def test_R11_no_template_bytes_or_descriptors_leave(deployment, people):
         walk(vars(r))
         json.dumps(r.to_dict())
     with deployment.session() as s:
-        rows = repo.gallery_templates_of_subject(s, sub)
+        rows = gallery_store.templates_of_subject(s, sub)
         s.rollback()
     secrets = [r.ciphertext for r in rows] + [rows[0].wrapped_key]
     dumped = json.dumps([e for e in audit_payloads(deployment)])

@@ -193,8 +193,8 @@ def crashable(request, tmp_path_factory) -> Crashable:
 
 def invariants(world: Crashable) -> tuple[list[str], dict]:
     """Everything that must hold after any crash; returns (problems, figures)."""
-    from trustface.db import repo
-    from trustface.gallery import store
+    from trustface.db import gallery_store, repo
+    from trustface.gallery import keys
 
     problems: list[str] = []
     dep = world.deployment()
@@ -202,7 +202,7 @@ def invariants(world: Crashable) -> tuple[list[str], dict]:
         with dep.session() as s:
             try:
                 conn = s.connection()
-                ring = store._KeyRing(dep.keys.tenant_kek_seed)
+                ring = keys.KeyRing(dep.keys.tenant_kek_seed)
                 subjects = {r[0] for r in conn.execute(text("SELECT id FROM subjects"))}
                 skeys = {r[0]: r[1] for r in conn.execute(text("SELECT subject_id, key_version FROM gallery_subject_keys"))}
                 tkeys = {r[0]: r[1] for r in conn.execute(text("SELECT tenant_id, version FROM gallery_tenant_keys"))}
@@ -220,11 +220,11 @@ def invariants(world: Crashable) -> tuple[list[str], dict]:
                 opened = 0
                 for subject_id in by_subject:
                     data_key = None
-                    for row in repo.gallery_templates_of_subject(s, subject_id):
+                    for row in gallery_store.templates_of_subject(s, subject_id):
                         try:
                             if data_key is None:
-                                data_key = store._unwrap(row, ring.kek(row.tenant_id, row.key_version))
-                            store._open_row(row, data_key)
+                                data_key = keys.unwrap_template_key(row, ring.kek(row.tenant_id, row.key_version))
+                            keys.open_template(row, data_key)
                             opened += 1
                         except Exception as exc:  # noqa: BLE001 - named in the report
                             problems.append(f"template {row.template_id} of {subject_id} unreadable: {exc}")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from db_fixtures import ADMIN, NOW, add_subject, authorize, consent, make_world
+from db_fixtures import ADMIN, NOW, add_subject, authorize, consent, make_world, raises_code
 
 from trustface.db import audit_store
-from trustface.policy import codes, profiles, retention, sites
+from trustface.policy import codes, ledger, profiles, retention, sites
 from trustface.policy.gate import Denial, Grant
 
 DAY = dt.timedelta(days=1)
@@ -95,3 +95,46 @@ def test_R13_purpose_end(deployment, purged):
     assert c.expires_at == NOW + 3 * DAY
     report = run(deployment, NOW + 4 * DAY)
     assert [(e["subject_id"], e["reason"]) for e in report.ended] == [(sub, "purpose_ended")]
+
+
+@pytest.fixture
+def broken_handler_module(monkeypatch):
+    """A purge handler module that fails to import, next to the real ones (a broken install)."""
+    monkeypatch.setattr(retention, "HANDLER_MODULES", (*retention.HANDLER_MODULES, "trustface._no_such_purge_handlers"))
+
+
+def _events(dep, type_):
+    with dep.session() as s:
+        events = audit_store.events_of_type(s, type_)
+        s.rollback()
+    return events
+
+
+@pytest.mark.parametrize("how", ["withdraw", "retention", "purge"])
+def test_R13_R14_R21_a_handler_module_that_fails_to_load_stops_the_purge(deployment, purged, broken_handler_module,
+                                                                         how):
+    """No deletion certificate for data no handler deleted: E_PURGE_UNAVAILABLE (HTTP 503) before any
+    handler runs, and the caller's transaction rolls back (the consent stays active)."""
+    assert codes.E_PURGE_UNAVAILABLE == "E_PURGE_UNAVAILABLE"
+    from trustface.errors import CATALOGUE
+
+    assert CATALOGUE[codes.E_PURGE_UNAVAILABLE].http_status == 503
+    w = make_world(deployment, retention_days=30)
+    sub = add_subject(w)
+    consent(w, sub, "verify")
+    consents_before = len(_events(deployment, "consent"))
+    with raises_code(codes.E_PURGE_UNAVAILABLE) as info, deployment.transaction() as s:
+        if how == "withdraw":
+            ledger.withdraw_consent(s, subject_id=sub, site_id=w.site_id, purpose=w.purpose, mode="verify",
+                                    channel="app", actor=f"subject:{sub}", now=NOW)
+        elif how == "retention":
+            retention.run(s, now=NOW + 31 * DAY)
+        else:
+            retention.purge(s, subject_id=sub, tenant_id=w.tenant_id, purpose_id=w.purpose_id, mode="verify",
+                            reason="erasure_request", actor=ADMIN, now=NOW)
+    assert "trustface._no_such_purge_handlers" in info.value.message
+    assert purged == []  # no handler ran
+    assert _events(deployment, "deletion") == []
+    assert len(_events(deployment, "consent")) == consents_before
+    assert isinstance(authorize(w, sub, now=NOW), Grant)  # the withdrawal did not happen either
+

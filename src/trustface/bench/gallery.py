@@ -348,17 +348,17 @@ def rebuild_from_store(gallery_vectors: np.ndarray, workdir: Path, *, chunk: int
     from trustface.deployment import Deployment, init_deployment
     from trustface.engine import MODEL_VERSION
     from trustface.gallery import Gallery, protection
-    from trustface.gallery.store import _KeyRing, _tenant_key
+    from trustface.gallery.keys import KeyRing, tenant_key
     from trustface.policy._common import utc
 
     d = workdir / f"rebuild-{len(gallery_vectors)}"
     init_deployment(d)
     dep = Deployment(d)
     tenant, site, purpose, _ = _world(dep)
-    ring = _KeyRing(dep.keys.tenant_kek_seed)
+    ring = KeyRing(dep.keys.tenant_kek_seed)
     now = utc(None)
     with dep.transaction() as s:
-        _tenant_key(s, ring, tenant, now, create=True)
+        tenant_key(s, ring, tenant, now, create=True)
         audit.record(s, "admin", actor="admin:bench", payload={"action": "bench_keys"})
     kek, matrix = ring.kek(tenant, 1), ring.matrix(tenant, 1)
     t0 = time.perf_counter()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from trustface.db.models import ApiKey, Credential, Gate, Site, Subject, Tenant
@@ -34,7 +36,7 @@ def credentials_of_subject(session: Session, subject_id: str) -> list[Credential
 
 
 def delete_credentials_of_subject(session: Session, subject_id: str) -> int:
-    result = session.execute(delete(Credential).where(Credential.subject_id == subject_id))
+    result = cast("CursorResult[Any]", session.execute(delete(Credential).where(Credential.subject_id == subject_id)))
     if result.rowcount:
         mark_domain_changed(session)
     return result.rowcount or 0

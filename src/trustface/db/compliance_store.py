@@ -10,7 +10,7 @@ rows, and callers parse the JSON to be sure.
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from typing import Iterable, cast
 
 from sqlalchemy import LargeBinary, and_, func, or_, select, union
 from sqlalchemy.orm import Session
@@ -73,7 +73,7 @@ def consents_of_site(session: Session, site_id: str) -> list[tuple[Consent, Subj
             .join(Purpose, Purpose.id == Consent.purpose_id)
             .where(Purpose.site_id == site_id)
             .order_by(Consent.given_at, Consent.id))
-    return [tuple(r) for r in session.execute(stmt).all()]
+    return [cast("tuple[Consent, Subject, Purpose]", tuple(r)) for r in session.execute(stmt).all()]
 
 
 def refusals_of_site(session: Session, site_id: str) -> list[Refusal]:
@@ -107,7 +107,7 @@ def template_summary(session: Session, site_id: str) -> list[tuple[str, str, str
             .where(GalleryTemplate.site_id == site_id)
             .group_by(GalleryTemplate.subject_id, GalleryTemplate.purpose_id, GalleryTemplate.mode)
             .order_by(GalleryTemplate.subject_id, GalleryTemplate.purpose_id, GalleryTemplate.mode))
-    return [tuple(r) for r in session.execute(stmt).all()]
+    return [(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in session.execute(stmt).all()]
 
 
 def tenant_face_subject_counts(session: Session, tenant_id: str) -> dict[str, int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -41,7 +42,7 @@ class Raw:
         conn = session.connection()
         self.dialect = conn.dialect.name
         self.sqlite = self.dialect == "sqlite"
-        self.dbapi = conn.connection.driver_connection
+        self.dbapi: Any = conn.connection.driver_connection  # sqlite3 or psycopg connection
 
     @classmethod
     def of(cls, session: Session) -> "Raw":

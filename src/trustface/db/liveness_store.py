@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any, cast
 
 from sqlalchemy import delete, or_, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from trustface.db.models import LivenessChallenge, LivenessIndicator, LivenessProbe, new_id
@@ -62,7 +64,7 @@ def recent_phashes(session: Session, gate_id: str, since: dt.datetime, limit: in
 
 def purge_probes(session: Session, before: dt.datetime) -> int:
     """Forget fingerprints older than the replay window."""
-    result = session.execute(delete(LivenessProbe).where(LivenessProbe.seen_at < before))
+    result = cast("CursorResult[Any]", session.execute(delete(LivenessProbe).where(LivenessProbe.seen_at < before)))
     if result.rowcount:
         mark_domain_changed(session)
     return result.rowcount or 0

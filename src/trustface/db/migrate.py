@@ -36,4 +36,7 @@ def current_revision(engine: Engine) -> str | None:
 
 @lru_cache(maxsize=1)
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("the migration scripts have no head revision")
+    return head

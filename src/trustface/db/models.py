@@ -5,59 +5,40 @@ data in a separate table, R10) -> consents (one row per subject x purpose x mode
 Audit: ``audit_events`` (hash-chained, append-only, R21) and ``audit_head`` (the signed head that
 makes truncation visible).
 
+Gallery models live in :mod:`trustface.db.gallery_models` and the base in
+:mod:`trustface.db.model_base`; both are re-exported here, so ``from trustface.db.models import X``
+names every model.
+
 Timestamps are stored as naive UTC and returned as timezone-aware UTC (:class:`UTCDateTime`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 
 from sqlalchemy import (
     BigInteger,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column
 
-
-def new_id(prefix: str) -> str:
-    """A random, prefixed identifier (e.g. ``sub_3f9a...``); never derived from personal data."""
-    return f"{prefix}_{secrets.token_hex(8)}"
-
-
-class UTCDateTime(TypeDecorator):
-    """Aware UTC datetimes in, aware UTC datetimes out; stored naive UTC on every backend."""
-
-    impl = DateTime(timezone=False)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; use timezone-aware UTC")
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if isinstance(value, str):  # pragma: no cover - defensive for raw SQLite rows
-            value = dt.datetime.fromisoformat(value)
-        return value.replace(tzinfo=dt.timezone.utc)
-
-
-class Base(DeclarativeBase):
-    pass
+# re-exported: ``from trustface.db.models import X`` names every model
+from trustface.db.gallery_models import GALLERY_TABLES as GALLERY_TABLES
+from trustface.db.gallery_models import GalleryImage as GalleryImage
+from trustface.db.gallery_models import GalleryState as GalleryState
+from trustface.db.gallery_models import GallerySubjectKey as GallerySubjectKey
+from trustface.db.gallery_models import GalleryTemplate as GalleryTemplate
+from trustface.db.gallery_models import GalleryTenantKey as GalleryTenantKey
+from trustface.db.model_base import Base as Base
+from trustface.db.model_base import UTCDateTime as UTCDateTime
+from trustface.db.model_base import new_id as new_id
 
 
 class Tenant(Base):
@@ -269,88 +250,6 @@ class AuditHead(Base):
 
 
 AUDIT_TABLES = frozenset({"audit_events", "audit_head"})
-
-
-# --- gallery (issue 4): protected templates ---------------------------------------------------------
-
-class GalleryTenantKey(Base):
-    """The tenant's current template-key version (the KEK and the transform are derived from the
-    deployment key file and this version; nothing secret is stored here). ``kek_check`` is an HMAC
-    of a constant under the KEK, so a wrong key file is named instead of failing every template."""
-
-    __tablename__ = "gallery_tenant_keys"
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer)
-    kek_check: Mapped[str] = mapped_column(String(64))
-    rotated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-
-class GallerySubjectKey(Base):
-    """A subject's AES-256 data key, stored only wrapped by the tenant KEK (AES key wrap, 40 bytes).
-    Deleting this row crypto-shreds every copy of the subject's templates (R14, ISO24745)."""
-
-    __tablename__ = "gallery_subject_keys"
-    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    key_version: Mapped[int] = mapped_column(Integer)
-    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-
-class GalleryTemplate(Base):
-    """One protected template: the keyed-transformed descriptor sealed with AES-256-GCM under the
-    subject's data key; the AAD binds it to tenant, subject, template id, model version, site,
-    purpose, mode and key version (SPC-2(5), R11). ``id`` is the vector id in the search index."""
-
-    __tablename__ = "gallery_templates"
-    __table_args__ = (
-        Index("ix_gallery_templates_gallery", "site_id", "purpose_id", "mode"),
-        Index("ix_gallery_templates_subject", "subject_id", "purpose_id", "mode"),
-    )
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
-    template_id: Mapped[str] = mapped_column(String(40), unique=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
-    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
-    purpose_id: Mapped[str] = mapped_column(ForeignKey("purposes.id"))
-    mode: Mapped[str] = mapped_column(String(10))
-    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
-    key_version: Mapped[int] = mapped_column(Integer)
-    model_version: Mapped[str] = mapped_column(String(80))
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-
-class GalleryImage(Base):
-    """An enrolment photo kept under a separate written image-retention consent (R9), sealed with
-    AES-256-GCM under the subject's data key (so erasure crypto-shreds it with the templates); the
-    AAD binds tenant, subject, image id, purpose and key version. Without that consent no row exists."""
-
-    __tablename__ = "gallery_images"
-    __table_args__ = (Index("ix_gallery_images_subject", "subject_id", "purpose_id"),)
-    image_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
-    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
-    purpose_id: Mapped[str] = mapped_column(ForeignKey("purposes.id"))
-    consent_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    key_version: Mapped[int] = mapped_column(Integer)
-    content_type: Mapped[str] = mapped_column(String(40))
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-
-class GalleryState(Base):
-    """A change counter per gallery (site x purpose x mode), bumped in every transaction that adds
-    or removes its templates, so a search index in any process knows when to resynchronise."""
-
-    __tablename__ = "gallery_state"
-    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
-    purpose_id: Mapped[str] = mapped_column(ForeignKey("purposes.id"), primary_key=True)
-    mode: Mapped[str] = mapped_column(String(10), primary_key=True)
-    generation: Mapped[int] = mapped_column(BigInteger)
-
-
-GALLERY_TABLES = frozenset({"gallery_tenant_keys", "gallery_subject_keys", "gallery_templates", "gallery_state"})
 
 
 # --- access control (issue 5): gates, credentials, API keys ------------------------------------------

@@ -1,5 +1,7 @@
-"""Repository functions: every SQL/ORM query the policy room needs (ARCHITECTURE: db is the only
-module with queries). Service functions in :mod:`trustface.policy` call these with their session.
+"""Repository functions of the policy aggregate: tenants, sites, purposes, notices, subjects,
+consents, refusals, legal bases and the gate's context (ARCHITECTURE: db is the only module with
+queries). Service functions in :mod:`trustface.policy` call these with their session. The gallery's
+queries live in :mod:`trustface.db.gallery_store`.
 
 The gate's hot path (:func:`gate_site`, :func:`gate_purpose`, ...) uses Core statements on the
 session's connection: the ORM unit of work is not needed to read a handful of columns, and Core's
@@ -9,9 +11,10 @@ compiled-statement cache keeps ``authorize()`` well under a millisecond (docs/be
 from __future__ import annotations
 
 import datetime as dt
-from typing import Collection, Iterable, NamedTuple, TypeVar
+from collections.abc import Collection, Iterable
+from typing import NamedTuple, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from trustface.db.fast import Raw
@@ -134,7 +137,7 @@ def active_consents_for_retention(session: Session) -> list[tuple[Consent, Subje
         .where(Consent.status == "active")
         .order_by(Consent.given_at, Consent.id)
     )
-    return [tuple(row) for row in session.execute(stmt).all()]
+    return [cast("tuple[Consent, Subject, Purpose, Site]", tuple(row)) for row in session.execute(stmt).all()]
 
 
 def consented_subject_ids(session: Session, purpose_id: str, mode: str, notice_hash: str,
@@ -184,6 +187,11 @@ def legal_bases(session: Session, purpose_id: str) -> list[LegalBasisRecord]:
 
 
 # --- the gate's hot path (raw DBAPI, see trustface.db.fast) -------------------------------------
+
+def reader(session: Session) -> Raw:
+    """The session transaction's DBAPI handle for the ``gate_*`` reads below (cached per transaction)."""
+    return Raw.of(session)
+
 
 class GateContext(NamedTuple):
     tenant_id: str
@@ -335,209 +343,24 @@ def bulk_insert(session: Session, model: type[Base], rows: Iterable[dict]) -> No
     """Fast fixture/benchmark loading (Core executemany); callers must still record an event."""
     rows = list(rows)
     if rows:
-        session.connection().execute(model.__table__.insert(), rows)
+        session.connection().execute(insert(model), rows)
         mark_domain_changed(session)
-
-
-# --- gallery (issue 4): protected templates -------------------------------------------------------
-# Only ciphertext and wrapped keys pass through here; decryption happens in trustface.gallery.
-
-from trustface.db.models import (  # noqa: E402
-    GalleryState,
-    GallerySubjectKey,
-    GalleryTemplate,
-    GalleryTenantKey,
-)
-
-_gtemplates = GalleryTemplate.__table__
-_gkeys = GallerySubjectKey.__table__
-_gstate = GalleryState.__table__
-
-
-class TemplateRow(NamedTuple):
-    id: int
-    template_id: str
-    tenant_id: str
-    site_id: str
-    purpose_id: str
-    mode: str
-    subject_id: str
-    key_version: int
-    model_version: str
-    ciphertext: bytes
-    wrapped_key: bytes | None
-    subject_key_version: int | None
-
-
-_TEMPLATE_COLUMNS = (
-    "t.id, t.template_id, t.tenant_id, t.site_id, t.purpose_id, t.mode, t.subject_id, t.key_version, "
-    "t.model_version, t.ciphertext, k.wrapped_key, k.key_version"
-)
-
-
-def _template_rows(rows) -> list[TemplateRow]:
-    return [TemplateRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bytes(r[9]),
-                        None if r[10] is None else bytes(r[10]), r[11]) for r in rows]
-
-
-def gallery_tenant_key(session: Session, tenant_id: str, *, for_update: bool = False) -> GalleryTenantKey | None:
-    stmt = select(GalleryTenantKey).where(GalleryTenantKey.tenant_id == tenant_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
-
-
-def gallery_subject_key(session: Session, subject_id: str) -> GallerySubjectKey | None:
-    return session.get(GallerySubjectKey, subject_id)
-
-
-def gallery_subject_keys_of_tenant(session: Session, tenant_id: str) -> list[GallerySubjectKey]:
-    return list(session.scalars(select(GallerySubjectKey).where(GallerySubjectKey.tenant_id == tenant_id)
-                                .order_by(GallerySubjectKey.subject_id)))
-
-
-def gallery_templates_of_subject(session: Session, subject_id: str, *, purpose_id: str | None = None,
-                                 mode: str | None = None, site_id: str | None = None) -> list[TemplateRow]:
-    """The subject's template rows with the subject's wrapped key (for 1:1 verify and erasure)."""
-    sql = (f"SELECT {_TEMPLATE_COLUMNS} FROM gallery_templates t "
-           "LEFT OUTER JOIN gallery_subject_keys k ON k.subject_id = t.subject_id WHERE t.subject_id = :subject_id")
-    params: dict = {"subject_id": subject_id}
-    for col, value in (("purpose_id", purpose_id), ("mode", mode), ("site_id", site_id)):
-        if value is not None:
-            sql += f" AND t.{col} = :{col}"
-            params[col] = value
-    return _template_rows(Raw.of(session).all(sql + " ORDER BY t.id", params))
-
-
-def gallery_templates_by_ids(session: Session, ids: list[int]) -> list[TemplateRow]:
-    if not ids:
-        return []
-    stmt = (select(_gtemplates.c.id, _gtemplates.c.template_id, _gtemplates.c.tenant_id, _gtemplates.c.site_id,
-                   _gtemplates.c.purpose_id, _gtemplates.c.mode, _gtemplates.c.subject_id, _gtemplates.c.key_version,
-                   _gtemplates.c.model_version, _gtemplates.c.ciphertext, _gkeys.c.wrapped_key, _gkeys.c.key_version)
-            .select_from(_gtemplates.outerjoin(_gkeys, _gkeys.c.subject_id == _gtemplates.c.subject_id))
-            .where(_gtemplates.c.id.in_(ids)).order_by(_gtemplates.c.id))
-    return _template_rows(session.connection().execute(stmt).all())
-
-
-def iter_gallery_templates(session: Session, site_id: str, purpose_id: str, mode: str, *,
-                           batch: int = 20_000):
-    """Every template row of one gallery with its subject's wrapped key, streamed in batches (the
-    start-up rebuild of the search index). Raw DBAPI: ~10x cheaper per row than the ORM."""
-    raw = Raw.of(session)
-    cur = raw.execute(f"SELECT {_TEMPLATE_COLUMNS} FROM gallery_templates t "
-                      "LEFT OUTER JOIN gallery_subject_keys k ON k.subject_id = t.subject_id "
-                      "WHERE t.site_id = :site_id AND t.purpose_id = :purpose_id AND t.mode = :mode",
-                      {"site_id": site_id, "purpose_id": purpose_id, "mode": mode})
-    while True:
-        rows = cur.fetchmany(batch)
-        if not rows:
-            break
-        yield _template_rows(rows)
-
-
-def gallery_template_ids(session: Session, site_id: str, purpose_id: str, mode: str) -> list[int]:
-    rows = Raw.of(session).all("SELECT id FROM gallery_templates WHERE site_id = :site_id AND "
-                               "purpose_id = :purpose_id AND mode = :mode",
-                               {"site_id": site_id, "purpose_id": purpose_id, "mode": mode})
-    return [r[0] for r in rows]
-
-
-def existing_gallery_template_ids(session: Session, ids: list[int]) -> set[int]:
-    if not ids:
-        return set()
-    return set(session.connection().execute(select(_gtemplates.c.id).where(_gtemplates.c.id.in_(ids))).scalars())
-
-
-def galleries_of_tenant(session: Session, tenant_id: str) -> list[tuple[str, str, str]]:
-    """(site_id, purpose_id, mode) of every gallery of the tenant that holds templates."""
-    stmt = (select(_gtemplates.c.site_id, _gtemplates.c.purpose_id, _gtemplates.c.mode)
-            .where(_gtemplates.c.tenant_id == tenant_id).distinct())
-    return [tuple(r) for r in session.connection().execute(stmt).all()]
-
-
-def galleries_of_subject(session: Session, subject_id: str, purpose_id: str | None = None,
-                         mode: str | None = None) -> list[tuple[str, str, str]]:
-    stmt = (select(_gtemplates.c.site_id, _gtemplates.c.purpose_id, _gtemplates.c.mode)
-            .where(_gtemplates.c.subject_id == subject_id).distinct())
-    if purpose_id is not None:
-        stmt = stmt.where(_gtemplates.c.purpose_id == purpose_id)
-    if mode is not None:
-        stmt = stmt.where(_gtemplates.c.mode == mode)
-    return [tuple(r) for r in session.connection().execute(stmt).all()]
-
-
-def count_gallery_templates(session: Session, subject_id: str) -> int:
-    from sqlalchemy import func
-
-    return int(session.connection().execute(
-        select(func.count()).select_from(_gtemplates).where(_gtemplates.c.subject_id == subject_id)).scalar())
-
-
-def secure_delete(session: Session) -> None:
-    """SQLite: overwrite deleted content with zeros (the erased ciphertext and wrapped keys leave
-    the file, not just the b-tree). PostgreSQL relies on crypto-shredding plus VACUUM."""
-    raw = Raw.of(session)
-    if raw.sqlite:
-        raw.execute("PRAGMA secure_delete = ON", {})
-
-
-def delete_gallery_templates(session: Session, ids: list[int]) -> int:
-    if not ids:
-        return 0
-    secure_delete(session)
-    result = session.connection().execute(_gtemplates.delete().where(_gtemplates.c.id.in_(ids)))
-    mark_domain_changed(session)
-    return int(result.rowcount or 0)
-
-
-def delete_gallery_subject_key(session: Session, subject_id: str) -> bool:
-    secure_delete(session)
-    key = session.get(GallerySubjectKey, subject_id)
-    if key is not None:
-        session.delete(key)
-        session.flush()
-    result = session.connection().execute(_gkeys.delete().where(_gkeys.c.subject_id == subject_id))
-    mark_domain_changed(session)
-    return key is not None or bool(result.rowcount)
-
-
-def update_gallery_template(session: Session, row_id: int, *, ciphertext: bytes, key_version: int) -> None:
-    session.connection().execute(_gtemplates.update().where(_gtemplates.c.id == row_id)
-                                 .values(ciphertext=ciphertext, key_version=key_version))
-    mark_domain_changed(session)
-
-
-def bump_gallery_generation(session: Session, site_id: str, purpose_id: str, mode: str) -> int:
-    """Increment the gallery's change counter (creating it) and return the new value; the caller
-    holds the audit head lock, so writers are serialised and the value is exact."""
-    conn = session.connection()
-    where = (_gstate.c.site_id == site_id) & (_gstate.c.purpose_id == purpose_id) & (_gstate.c.mode == mode)
-    if conn.execute(_gstate.update().where(where).values(generation=_gstate.c.generation + 1)).rowcount == 0:
-        conn.execute(_gstate.insert().values(site_id=site_id, purpose_id=purpose_id, mode=mode, generation=1))
-    mark_domain_changed(session)
-    return int(conn.execute(select(_gstate.c.generation).where(where)).scalar())
-
-
-def gallery_generation(session: Session, site_id: str, purpose_id: str, mode: str) -> tuple[int, int | None]:
-    """(gallery change counter, tenant key version) in one round trip; (0, None) when unknown."""
-    r = Raw.of(session).one(
-        "SELECT (SELECT generation FROM gallery_state WHERE site_id = :site_id AND purpose_id = :purpose_id "
-        "AND mode = :mode), (SELECT k.version FROM gallery_tenant_keys k JOIN sites s ON s.tenant_id = k.tenant_id "
-        "WHERE s.id = :site_id)", {"site_id": site_id, "purpose_id": purpose_id, "mode": mode})
-    return (int(r[0] or 0), None if r[1] is None else int(r[1]))
 
 
 def purpose_of_site(session: Session, purpose_id: str) -> Purpose | None:
     return session.get(Purpose, purpose_id)
 
 
-def all_galleries(session: Session) -> list[tuple[str, str, str]]:
-    """(site_id, purpose_id, mode) of every gallery that holds templates."""
-    stmt = select(_gtemplates.c.site_id, _gtemplates.c.purpose_id, _gtemplates.c.mode).distinct()
-    return sorted(tuple(r) for r in session.connection().execute(stmt).all())
+# --- moved to trustface.db.gallery_store ----------------------------------------------------------
+# Transitional names for callers outside the gallery room that still say ``repo.gallery_*``
+# (compliance/checks.py, web/console.py, rights.py, cli/service_commands.py, bench/gallery.py):
+# new code calls trustface.db.gallery_store. No SQL lives here.
+from trustface.db import gallery_store as _gallery_store  # noqa: E402
 
-
-def gallery_tenants(session: Session) -> list[str]:
-    """Tenants that have template keys."""
-    return list(session.scalars(select(GalleryTenantKey.tenant_id).order_by(GalleryTenantKey.tenant_id)))
+TemplateRow = _gallery_store.TemplateRow
+gallery_tenant_key = _gallery_store.tenant_key
+gallery_subject_key = _gallery_store.subject_key
+gallery_subject_keys_of_tenant = _gallery_store.subject_keys_of_tenant
+gallery_templates_of_subject = _gallery_store.templates_of_subject
+count_gallery_templates = _gallery_store.count_templates
+bump_gallery_generation = _gallery_store.bump_generation

@@ -13,6 +13,9 @@ impossible"). The audit writer marks the transaction through :func:`mark_audited
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +42,17 @@ def mark_audited(session: Session) -> None:
 def mark_domain_changed(session: Session) -> None:
     """For Core-level writes that the ORM flush hooks cannot see."""
     session.info[_DOMAIN_CHANGED] = True
+
+
+def on_transaction_end(session: Session, key: str, *, committed: Callable[[Session], None],
+                       rolled_back: Callable[[Session], None]) -> None:
+    """Call ``committed(session)`` after every commit and ``rolled_back(session)`` after every
+    rollback of this session; registered once per session under ``key`` (later calls do nothing).
+    The gallery uses it to apply index changes only once the rows they mirror are committed."""
+    if not session.info.get(key):
+        session.info[key] = True
+        event.listen(session, "after_commit", committed)
+        event.listen(session, "after_rollback", rolled_back)
 
 
 def _is_audit_obj(obj) -> bool:
@@ -112,7 +126,7 @@ def make_engine(url: str, *, pool_size: int | None = None, sqlite_synchronous: s
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if pool_size:
         kwargs["pool_size"] = pool_size
     return create_engine(url, **kwargs)

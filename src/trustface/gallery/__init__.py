@@ -9,24 +9,23 @@ Public API (what the REST API and the CLI call)::
     erase_subject(session, subject_id, actor=...)               -> [deletion certificate]
     rotate_keys(session, deployment.keys.tenant_kek_seed, actor=...) -> [rotation report]
 
-Withdrawal and retention reach the gallery through the purge handler registered here
+Rooms: ``store`` (the :class:`Gallery` facade), ``results``, ``keys``, ``enrolment``, ``search``,
+``index_sync`` (indexes kept in step after each commit), ``images`` (kept photos), ``erasure``,
+``rotation``, ``protection`` (the crypto), ``index`` (the vector index); their SQL lives in
+:mod:`trustface.db.gallery_store`.
+
+Withdrawal and retention reach the gallery through the purge handlers registered here
 (``gallery.templates``, ``gallery.images`` for photos kept under a written image consent), in the
-same transaction as the deletion certificate.
+same transaction as the deletion certificate (R13, R14). :mod:`trustface.policy.retention` imports
+this package before every purge and stops with E_PURGE_UNAVAILABLE when it cannot.
 """
 
-from trustface.gallery.codes import E_IMAGE_RETENTION_REFUSED, E_NOT_ENROLLED, E_TEMPLATE_INTEGRITY
+from trustface.gallery.codes import E_IMAGE_RETENTION_REFUSED, E_NOT_ENROLLED, E_TEMPLATE_INTEGRITY, TemplateIntegrityError
+from trustface.gallery.erasure import erase_subject, purge_templates
 from trustface.gallery.images import purge_images
-from trustface.gallery.store import (
-    Candidate,
-    Enrolment,
-    Gallery,
-    IdentifyResult,
-    TemplateIntegrityError,
-    VerifyResult,
-    erase_subject,
-    purge_templates,
-    rotate_keys,
-)
+from trustface.gallery.results import Candidate, Enrolment, IdentifyResult, VerifyResult
+from trustface.gallery.rotation import rotate_keys
+from trustface.gallery.store import Gallery
 from trustface.policy.retention import register_purge_handler
 
 register_purge_handler("gallery.templates", purge_templates)

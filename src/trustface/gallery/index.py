@@ -23,9 +23,11 @@ evenly for a coarse partition; PQ fast-scan looks at every template instead.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 
 DIM = 128
 #: largest gallery searched exactly (docs/gallery.md: 100k exact p50 measured on 2 cores)
@@ -44,16 +46,19 @@ MIN_TRAIN = 1024
 SEARCH_THREADS = 1
 _BUILD_THREADS = faiss.omp_get_max_threads()
 
+RowIds = npt.NDArray[np.int64]
+Vectors = npt.NDArray[np.float32]
+
 
 class VectorIndex:
     """Template vectors (float32, 128) keyed by int64 row ids, with the subject of each id."""
 
-    def __init__(self, *, exact_limit: int = EXACT_LIMIT, rerank: int = RERANK):
+    def __init__(self, *, exact_limit: int = EXACT_LIMIT, rerank: int = RERANK) -> None:
         self.exact_limit = exact_limit
         self.rerank = rerank
         self.lock = threading.RLock()
         self._index = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))   # full vectors: exact distances
-        self._coarse = None                                         # fast-scan candidates when approximate
+        self._coarse: Any = None                                    # fast-scan candidates when approximate
         self.approximate = False
         self._ids = np.zeros(0, dtype=np.int64)      # sorted row ids
         self._subj = np.zeros(0, dtype=np.int32)     # subject number of each id
@@ -62,22 +67,22 @@ class VectorIndex:
 
     # --- building ------------------------------------------------------------------------------
     @classmethod
-    def build(cls, ids: np.ndarray, vectors: np.ndarray, subjects: list[str], *,
+    def build(cls, ids: npt.ArrayLike, vectors: npt.ArrayLike, subjects: list[str], *,
               exact_limit: int = EXACT_LIMIT, rerank: int = RERANK, approximate: bool | None = None) -> "VectorIndex":
         """A new index over ``vectors`` (N, 128) with row ``ids`` (N,) and ``subjects`` (N subject ids)."""
         self = cls(exact_limit=exact_limit, rerank=rerank)
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        row_ids = np.ascontiguousarray(ids, dtype=np.int64)
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
         if approximate is None:
-            approximate = len(ids) > exact_limit
-        if approximate and len(ids):
-            self._coarse = faiss.IndexIDMap2(self._fast_scan(vectors))
+            approximate = len(row_ids) > exact_limit
+        if approximate and len(row_ids):
+            self._coarse = faiss.IndexIDMap2(self._fast_scan(matrix))
             self.approximate = True
-        self._add(ids, vectors, subjects)
+        self._add(row_ids, matrix, subjects)
         return self
 
     @staticmethod
-    def _fast_scan(vectors: np.ndarray):
+    def _fast_scan(vectors: Vectors) -> Any:
         index = faiss.index_factory(DIM, PQ_SPEC)
         rng = np.random.default_rng(0)
         train = vectors[rng.choice(len(vectors), TRAIN_SAMPLE, replace=False)] if len(vectors) > TRAIN_SAMPLE \
@@ -94,7 +99,7 @@ class VectorIndex:
             faiss.omp_set_num_threads(SEARCH_THREADS)
         return index
 
-    def _add(self, ids: np.ndarray, vectors: np.ndarray, subjects: list[str]) -> None:
+    def _add(self, ids: RowIds, vectors: Vectors, subjects: list[str]) -> None:
         if not len(ids):
             return
         numbers = np.empty(len(ids), dtype=np.int32)
@@ -117,23 +122,25 @@ class VectorIndex:
         self._ids, self._subj = all_ids[order], all_subj[order]
 
     # --- keeping in step -----------------------------------------------------------------------
-    def add(self, ids, vectors, subjects: list[str]) -> None:
+    def add(self, ids: npt.ArrayLike, vectors: npt.ArrayLike, subjects: list[str]) -> None:
+        """Add (or replace) vectors (n, 128) with row ``ids`` (n,) and the subject of each."""
         with self.lock:
-            ids = np.ascontiguousarray(ids, dtype=np.int64)
-            keep = ~np.isin(ids, self._ids)
+            row_ids = np.ascontiguousarray(ids, dtype=np.int64)
+            keep = ~np.isin(row_ids, self._ids)
             if not keep.all():
-                self.remove(ids[~keep])
-            self._add(ids, np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, DIM), list(subjects))
+                self.remove(row_ids[~keep])
+            self._add(row_ids, np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, DIM), list(subjects))
 
-    def remove(self, ids) -> int:
+    def remove(self, ids: npt.ArrayLike) -> int:
+        """Remove the vectors of row ``ids``; returns how many were there."""
         with self.lock:
-            ids = np.ascontiguousarray(ids, dtype=np.int64)
-            if not len(ids):
+            row_ids = np.ascontiguousarray(ids, dtype=np.int64)
+            if not len(row_ids):
                 return 0
-            removed = int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
+            removed = int(self._index.remove_ids(faiss.IDSelectorBatch(row_ids)))
             if self._coarse is not None:
-                self._coarse.remove_ids(faiss.IDSelectorBatch(ids))
-            keep = ~np.isin(self._ids, ids)
+                self._coarse.remove_ids(faiss.IDSelectorBatch(row_ids))
+            keep = ~np.isin(self._ids, row_ids)
             self._ids, self._subj = self._ids[keep], self._subj[keep]
             return removed
 
@@ -142,36 +149,36 @@ class VectorIndex:
         return int(self._index.ntotal)
 
     @property
-    def ids(self) -> np.ndarray:
+    def ids(self) -> RowIds:
         return self._ids
 
-    def subject_of(self, ids: np.ndarray) -> list[str | None]:
+    def subject_of(self, ids: RowIds) -> list[str | None]:
         pos = np.searchsorted(self._ids, ids)
         out: list[str | None] = []
         for p, i in zip(pos, ids, strict=False):
             out.append(self._subjects[self._subj[p]] if p < len(self._ids) and self._ids[p] == i else None)
         return out
 
-    def search(self, probe: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, probe: npt.ArrayLike, k: int) -> tuple[Vectors, RowIds]:
         """(Euclidean distances, row ids) of the ``k`` nearest templates, nearest first."""
         with self.lock:
             if len(self) == 0:
                 return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
             k = min(k, len(self))
             faiss.omp_set_num_threads(SEARCH_THREADS)
-            probe = np.ascontiguousarray(probe, dtype=np.float32).reshape(1, DIM)
+            query = np.ascontiguousarray(probe, dtype=np.float32).reshape(1, DIM)
             if self._coarse is None:
-                d2, ids = self._index.search(probe, k)
+                d2, ids = self._index.search(query, k)
                 ok = ids[0] >= 0
                 return np.sqrt(np.maximum(d2[0][ok], 0.0)), ids[0][ok]
-            _, found = self._coarse.search(probe, min(len(self), max(self.rerank, 4 * k)))
+            _, found = self._coarse.search(query, min(len(self), max(self.rerank, 4 * k)))
             candidates = found[0][found[0] >= 0]
             full = self._index.reconstruct_batch(candidates)
-        d2 = np.sum((full - probe) ** 2, axis=1)
+        d2 = np.sum((full - query) ** 2, axis=1)
         order = np.argsort(d2, kind="stable")[:k]
         return np.sqrt(np.maximum(d2[order], 0.0)), candidates[order]
 
-    def vectors(self) -> np.ndarray:
+    def vectors(self) -> Vectors:
         """The stored vectors in id order (rotation tests and re-indexing only)."""
         with self.lock:
             return np.stack([self._index.reconstruct(int(i)) for i in self._ids]) if len(self._ids) else \

@@ -10,7 +10,9 @@
   to tenant, subject, template id and model version, so a swapped or edited row never
   decrypts. Destroying the wrapped data key crypto-shreds every copy (backups included).
 
-Key material comes from the deployment's key file, never from the database.
+Key material comes from the deployment's key file, never from the database. Every failure to
+open or unwrap raises :class:`~trustface.gallery.codes.TemplateIntegrityError` (E_TEMPLATE_INTEGRITY);
+the gallery catches it where it can name the template and raises it again with that name.
 """
 
 from __future__ import annotations
@@ -19,18 +21,25 @@ import functools
 import os
 
 import numpy as np
+import numpy.typing as npt
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
+from trustface.gallery.codes import TemplateIntegrityError
+
+__all__ = [
+    "DIM", "NONCE_BYTES", "TemplateIntegrityError", "aad", "kek_check", "new_data_key", "open_sealed", "open_sealed_blob",
+    "open_sealed_bytes", "protect", "seal", "seal_bytes", "tenant_kek", "transform_matrix", "unprotect", "unwrap_key",
+    "wrap_key",
+]
+
 DIM = 128
 NONCE_BYTES = 12
-
-
-class TemplateIntegrityError(Exception):
-    """A stored template or wrapped key failed authentication: edited, swapped or wrong key."""
+Vectors = npt.NDArray[np.float32]
+Matrix = npt.NDArray[np.float64]
 
 
 def _derive(secret: bytes, label: str, length: int = 32) -> bytes:
@@ -43,25 +52,27 @@ def tenant_kek(secret: bytes, tenant_id: str, version: int) -> bytes:
 
 
 @functools.lru_cache(maxsize=64)
-def transform_matrix(secret: bytes, tenant_id: str, version: int) -> np.ndarray:
+def transform_matrix(secret: bytes, tenant_id: str, version: int) -> Matrix:
     """The tenant's keyed random orthogonal matrix, shape (128, 128), float64."""
     seed = int.from_bytes(_derive(secret, f"trustface/transform/v{version}/{tenant_id}"), "big")
     gaussian = np.random.default_rng(seed).standard_normal((DIM, DIM))
     q, r = np.linalg.qr(gaussian)
-    return q * np.sign(np.diag(r))  # sign fix makes Q unique for the seed (Haar-distributed)
+    matrix: Matrix = q * np.sign(np.diag(r))  # sign fix makes Q unique for the seed (Haar-distributed)
+    return matrix
 
 
-def protect(descriptor: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+def protect(descriptor: npt.ArrayLike, matrix: Matrix) -> Vectors:
     """Apply the transform to a descriptor (128,) or a batch (N, 128); float32 out."""
     return (np.asarray(descriptor, dtype=np.float64) @ matrix.T).astype(np.float32)
 
 
-def unprotect(template: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+def unprotect(template: npt.ArrayLike, matrix: Matrix) -> Vectors:
     """Invert the transform (only key rotation needs this, never a caller)."""
     return (np.asarray(template, dtype=np.float64) @ matrix).astype(np.float32)
 
 
 def new_data_key() -> bytes:
+    """A fresh random AES-256 data key (32 bytes)."""
     return AESGCM.generate_key(bit_length=256)
 
 
@@ -99,7 +110,7 @@ def kek_check(kek: bytes) -> str:
     return h.finalize().hex()
 
 
-def seal(template: np.ndarray, data_key: bytes, associated: bytes) -> bytes:
+def seal(template: npt.ArrayLike, data_key: bytes, associated: bytes) -> bytes:
     """nonce || AES-256-GCM(template float32 bytes)."""
     return seal_bytes(np.ascontiguousarray(template, dtype=np.float32).tobytes(), data_key, associated)
 
@@ -118,7 +129,7 @@ def open_sealed_blob(blob: bytes, data_key: bytes, associated: bytes) -> bytes:
         raise TemplateIntegrityError("ciphertext failed authentication") from exc
 
 
-def open_sealed(blob: bytes, data_key: bytes, associated: bytes) -> np.ndarray:
+def open_sealed(blob: bytes, data_key: bytes, associated: bytes) -> Vectors:
     return np.frombuffer(open_sealed_bytes(blob, data_key, associated), dtype=np.float32).copy()
 
 

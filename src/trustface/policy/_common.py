@@ -27,7 +27,7 @@ def not_found(what: str, key: str) -> TrustfaceError:
     return TrustfaceError(codes.E_NOT_FOUND, f"{what} {key!r} does not exist")
 
 
-def require_text(value, name: str, requirements: tuple[str, ...] | None = None, max_len: int = 2000) -> str:
+def require_text(value: object, name: str, requirements: tuple[str, ...] | None = None, max_len: int = 2000) -> str:
     if not isinstance(value, str) or not value.strip():
         raise invalid(f"{name} is required", requirements)
     if len(value) > max_len:
@@ -35,7 +35,7 @@ def require_text(value, name: str, requirements: tuple[str, ...] | None = None, 
     return value.strip()
 
 
-def sha256_hex(obj) -> str:
+def sha256_hex(obj: object) -> str:
     return hashlib.sha256(canonical(obj).encode("utf-8")).hexdigest()
 
 

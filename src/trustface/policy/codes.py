@@ -100,12 +100,19 @@ E_DEPLOYMENT = register(
     "The deployment folder is missing, incomplete, or already holds a deployment (init refuses to "
     "overwrite one).",
 )
+E_PURGE_UNAVAILABLE = register(
+    "E_PURGE_UNAVAILABLE", 503,
+    ("R13", "R14", "R21", "PIPL-47", "SPC-6"),
+    "A purge handler module (e.g. the gallery) failed to load, so the face data cannot be deleted: the "
+    "withdrawal, erasure or retention run stops, nothing changes and no deletion certificate is written. "
+    "Repair the installation and retry.",
+)
 
 POLICY_CODES = (
     E_CONSENT_MISSING, E_CONSENT_BUNDLED, E_GUARDIAN_REQUIRED, E_WRITTEN_RELEASE_REQUIRED,
     E_NOTICE_NOT_SHOWN, E_PURPOSE_NOT_CONSENTED, E_MODE_NOT_ALLOWED, E_PROHIBITED_INFERENCE,
     E_RETENTION_UNBOUNDED, E_SUSPENDED, E_SIGNAGE_UNCONFIRMED, E_PRIVATE_SPACE, E_PIA_MISSING,
-    E_REPROMPT_COOLDOWN, E_LEGAL_BASIS_INVALID, E_NOT_FOUND, E_DEPLOYMENT,
+    E_REPROMPT_COOLDOWN, E_LEGAL_BASIS_INVALID, E_NOT_FOUND, E_DEPLOYMENT, E_PURGE_UNAVAILABLE,
 )
 
 

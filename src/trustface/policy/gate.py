@@ -38,14 +38,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from trustface import audit
 from trustface.db import audit_store, repo
-from trustface.db.fast import Raw
 from trustface.db.models import new_id
 from trustface.errors import CATALOGUE, E_INVALID_ARGUMENT, TrustfaceError
 from trustface.policy import codes, profiles
@@ -89,7 +89,7 @@ class Grant:
     location_id: str | None = None
     audit_seq: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # set only while authorize() builds a grant: Grant(...) or dataclasses.replace(grant, ...)
         # anywhere else raises
         if not getattr(_minting, "active", False):
@@ -102,12 +102,12 @@ class Grant:
     def is_valid(self, now: dt.datetime | None = None) -> bool:
         return utc(now) < self.expires_at
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: (v.isoformat() if isinstance(v, dt.datetime) else list(v) if isinstance(v, tuple) else v)
                 for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
 
 
-def _make_grant(**values) -> Grant:
+def _make_grant(**values: Any) -> Grant:
     _minting.active = True
     try:
         return Grant(**values)
@@ -127,30 +127,30 @@ class Denial:
     def to_error(self) -> TrustfaceError:
         return TrustfaceError(self.code, self.message, self.requirement_ids)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "requirements": list(self.requirement_ids), "message": self.message}
 
 
 class _Deny(Exception):
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str) -> None:
         self.code, self.message = code, message
 
 
 def authorize(session: Session, *, tenant_id: str, site_id: str, purpose: str, mode: str,
-              subject_id: str | None = None, location_id: str | None = None, attributes=(),
+              subject_id: str | None = None, location_id: str | None = None, attributes: Iterable[str] = (),
               actor: str = "system:gate", now: dt.datetime | None = None,
               ttl: dt.timedelta = DEFAULT_GRANT_TTL) -> Grant | Denial:
     """Decide whether face data may be processed; returns a Grant or a Denial (never raises for a
     policy refusal). Both outcomes are audited in the caller's transaction."""
     now = utc(now)
-    attributes = tuple(attributes or ())
-    ctx = {"site_id": site_id, "purpose": purpose, "mode": mode}
+    attrs = tuple(attributes or ())
+    ctx: dict[str, Any] = {"site_id": site_id, "purpose": purpose, "mode": mode}
     if location_id is not None:
         ctx["location_id"] = location_id
-    if attributes:
-        ctx["attributes"] = list(attributes)
+    if attrs:
+        ctx["attributes"] = list(attrs)
     try:
-        values = _decide(session, tenant_id, site_id, purpose, mode, subject_id, location_id, attributes, now, ttl)
+        values = _decide(session, tenant_id, site_id, purpose, mode, subject_id, location_id, attrs, now, ttl)
     except _Deny as d:
         seq = audit.record(session, "denial", actor=actor, tenant_id=tenant_id, subject_id=subject_id, now=now,
                            payload={**ctx, "code": d.code, "reason": d.message})
@@ -167,18 +167,21 @@ def authorize(session: Session, *, tenant_id: str, site_id: str, purpose: str, m
     if subject_id is not None:
         # after the audit head is locked: every writer takes the head first, then domain rows
         # (no lock-order deadlock with service functions on PostgreSQL)
-        repo.touch_subject_raw(session, Raw.of(session), subject_id, now)
+        repo.touch_subject(session, subject_id, now)
     return _make_grant(grant_id=grant_id, tenant_id=tenant_id, site_id=site_id, subject_id=subject_id,
-                       purpose=purpose, mode=mode, issued_at=now, attributes=attributes, location_id=location_id,
+                       purpose=purpose, mode=mode, issued_at=now, attributes=attrs, location_id=location_id,
                        audit_seq=seq, **values)
 
 
-def _decide(session, tenant_id, site_id, purpose, mode, subject_id, location_id, attributes, now, ttl) -> dict:
+def _decide(session: Session, tenant_id: str, site_id: str, purpose: str, mode: str, subject_id: str | None,
+            location_id: str | None, attributes: tuple[str, ...], now: dt.datetime,
+            ttl: dt.timedelta) -> dict[str, Any]:
+    """The Grant's values (purpose_id, basis, expires_at, consent_id / legal_basis_id), or _Deny."""
     if mode not in MODES:
         raise _Deny(codes.E_MODE_NOT_ALLOWED, f"unknown mode {mode!r}")
     if session.new or session.dirty or session.deleted:
         session.flush()  # Core reads below must see this transaction's pending ORM changes
-    conn = Raw.of(session)
+    conn = repo.reader(session)
     ctx = repo.gate_context(conn, site_id, purpose, mode, now)
     if ctx is None or ctx.tenant_id != tenant_id:
         raise _Deny(codes.E_NOT_FOUND, f"site {site_id!r} does not exist for this tenant")
@@ -197,7 +200,7 @@ def _decide(session, tenant_id, site_id, purpose, mode, subject_id, location_id,
         raise _Deny(codes.E_RETENTION_UNBOUNDED, f"purpose {purpose!r} has no finite retention")
     if ctx.ends_at is not None and ctx.ends_at <= now:
         raise _Deny(codes.E_PURPOSE_NOT_CONSENTED, f"purpose {purpose!r} has ended")
-    if mode not in ctx.allowed_modes.split(","):
+    if mode not in (ctx.allowed_modes or "").split(","):
         raise _Deny(codes.E_MODE_NOT_ALLOWED, f"purpose {purpose!r} does not allow mode {mode}")
     profile = profiles.load(ctx.jurisdiction)
     if mode == ANALYZE:
@@ -257,9 +260,12 @@ def _decide(session, tenant_id, site_id, purpose, mode, subject_id, location_id,
             raise _Deny(codes.E_PURPOSE_NOT_CONSENTED,
                         f"the subject consented to other purposes here, not to {purpose}/{mode}")
         raise _Deny(codes.E_CONSENT_MISSING, f"no consent for {purpose}/{mode}")
-    if row.expires_at <= now:
+    given_at, consent_expires = row.given_at, row.expires_at
+    if given_at is None or consent_expires is None:  # NOT NULL columns: None only without a consent row
+        raise _Deny(codes.E_CONSENT_MISSING, f"no consent for {purpose}/{mode}")
+    if consent_expires <= now:
         raise _Deny(codes.E_CONSENT_MISSING, "the consent has expired (retention period)")
-    last = max(row.last_interaction_at or row.given_at, row.given_at)
+    last = max(row.last_interaction_at or given_at, given_at)
     if last + dt.timedelta(days=profile.inactivity_limit_days) <= now:
         raise _Deny(codes.E_CONSENT_MISSING, "the consent lapsed after the profile's inactivity limit")
     if row.notice_hash != notice_hash:
@@ -270,12 +276,12 @@ def _decide(session, tenant_id, site_id, purpose, mode, subject_id, location_id,
     if profile.written_release_required and not row.has_release:
         raise _Deny(codes.E_WRITTEN_RELEASE_REQUIRED, "no signed written release on record")
     return {"purpose_id": purpose_id, "basis": "consent", "consent_id": row.consent_id,
-            "expires_at": min(expires, row.expires_at)}
+            "expires_at": min(expires, consent_expires)}
 
 
 # --- for the gallery and analysis rooms ---------------------------------------------------------
 
-def require_grant(grant, *, mode: str | None = None, purpose: str | None = None, subject_id: str | None = None,
+def require_grant(grant: object, *, mode: str | None = None, purpose: str | None = None, subject_id: str | None = None,
                   site_id: str | None = None, now: dt.datetime | None = None) -> Grant:
     """Raise unless ``grant`` is a live Grant matching the operation (gallery/analysis call this)."""
     if not isinstance(grant, Grant):
@@ -313,7 +319,7 @@ def consented_subject_ids(session: Session, grant: Grant, *, now: dt.datetime | 
         return frozenset()
     profile = profiles.load(site.jurisdiction)
     if grant.basis != "consent":
-        current = {b[0] for b in repo.gate_legal_bases(Raw.of(session), grant.purpose_id, grant.mode, now)}
+        current = {b[0] for b in repo.gate_legal_bases(repo.reader(session), grant.purpose_id, grant.mode, now)}
         if grant.legal_basis_id not in current:
             return frozenset()
         ids = repo.unsuspended_subject_ids(session, grant.tenant_id, among)

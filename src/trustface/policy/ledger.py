@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from trustface import audit
 from trustface.audit.chain import canonical
 from trustface.db import repo
-from trustface.db.models import Consent, Refusal, Subject, SubjectIdentity, new_id
+from trustface.db.models import Consent, Purpose, Refusal, Site, Subject, SubjectIdentity, new_id
 from trustface.errors import TrustfaceError
 from trustface.policy import codes, profiles
 from trustface.policy._common import invalid, is_minor, not_found, parse_age_band, sha256_hex, utc
@@ -55,7 +56,7 @@ BUNDLING_KEYS = frozenset(
 # --- subjects -----------------------------------------------------------------------------------
 
 def create_subject(session: Session, *, tenant_id: str, birth_date: dt.date | None = None,
-                   age_band: str | None = None, identity: Mapping | None = None, site_id: str | None = None,
+                   age_band: str | None = None, identity: Mapping[str, Any] | None = None, site_id: str | None = None,
                    actor: str, now: dt.datetime | None = None) -> Subject:
     """A pseudonymous subject with a birth date or an age band (R3 age gate). Identity data, if
     any, goes to a separate table (R10) and never into audit payloads."""
@@ -136,7 +137,7 @@ def lift_subject_suspension(session: Session, *, subject_id: str, actor: str,
 
 # --- payload checks -----------------------------------------------------------------------------
 
-def check_not_bundled(payload: Mapping) -> None:
+def check_not_bundled(payload: Mapping[str, Any]) -> None:
     """Refuse a consent payload that bundles face processing with anything else, or is pre-ticked
     (E_CONSENT_BUNDLED; SPC-4(2), R1)."""
     if not isinstance(payload, Mapping):
@@ -172,7 +173,7 @@ def check_not_bundled(payload: Mapping) -> None:
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _check_guardian(guardian, profile, minors_notice_hash: str | None) -> dict:
+def _check_guardian(guardian: object, profile: profiles.Profile, minors_notice_hash: str | None) -> dict[str, Any]:
     if not isinstance(guardian, Mapping):
         raise TrustfaceError(codes.E_GUARDIAN_REQUIRED,
                              f"the subject is under {profile.id}'s guardian age: consent of a "
@@ -200,7 +201,7 @@ def _check_guardian(guardian, profile, minors_notice_hash: str | None) -> dict:
     return out
 
 
-def _check_release(release, purpose_name: str) -> dict:
+def _check_release(release: object, purpose_name: str) -> dict[str, str]:
     if not isinstance(release, Mapping):
         raise TrustfaceError(codes.E_WRITTEN_RELEASE_REQUIRED,
                              "a signed written release stating purpose and term is required (BIPA-15b)")
@@ -226,7 +227,8 @@ def _check_release(release, purpose_name: str) -> dict:
 
 # --- consents -----------------------------------------------------------------------------------
 
-def _resolve(session, subject_id, site_id, purpose_name, mode):
+def _resolve(session: Session, subject_id: str, site_id: str, purpose_name: str,
+             mode: str) -> tuple[Subject, Site, Purpose]:
     from trustface.policy.sites import get_site
 
     subject = get_subject(session, subject_id)
@@ -241,15 +243,16 @@ def _resolve(session, subject_id, site_id, purpose_name, mode):
     return subject, site, purpose
 
 
-def _in_cooldown(session, subject, purpose, mode, profile, now) -> bool:
+def _in_cooldown(session: Session, subject: Subject, purpose: Purpose, mode: str, profile: profiles.Profile,
+                 now: dt.datetime) -> bool:
     refusal = repo.last_refusal(session, subject.id, purpose.id, mode)
     return refusal is not None and now < refusal.refused_at + dt.timedelta(hours=profile.reprompt_cooldown_hours)
 
 
 def give_consent(session: Session, *, subject_id: str, site_id: str, purpose: str, mode: str, notice_hash: str,
-                 channel: str, method: str, actor: str, guardian: Mapping | None = None,
-                 written_release: Mapping | None = None, initiated_by: str = "subject",
-                 scopes=(FACE_SCOPE,), pre_ticked: bool = False, accept_all: bool = False,
+                 channel: str, method: str, actor: str, guardian: Mapping[str, Any] | None = None,
+                 written_release: Mapping[str, Any] | None = None, initiated_by: str = "subject",
+                 scopes: Iterable[str] = (FACE_SCOPE,), pre_ticked: bool = False, accept_all: bool = False,
                  now: dt.datetime | None = None) -> Consent:
     """Record one separate consent for subject x purpose x mode with its evidence (R1).
 
@@ -333,7 +336,7 @@ def give_consent(session: Session, *, subject_id: str, site_id: str, purpose: st
     return consent
 
 
-def give_consent_from_payload(session: Session, payload: Mapping, *, actor: str,
+def give_consent_from_payload(session: Session, payload: Mapping[str, Any], *, actor: str,
                               now: dt.datetime | None = None) -> Consent:
     """The API/CLI entry: validate a raw payload (bundling first), then :func:`give_consent`."""
     check_not_bundled(payload)

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from trustface.policy.vocab import DENY_ATTRIBUTES, JURISDICTIONS, MODES, SITE_TYPES
 
@@ -39,7 +40,7 @@ class Profile:
         return self.guardian_age if site_value is None else site_value
 
 
-def _validate(data: dict) -> Profile:
+def _validate(data: dict[str, Any]) -> Profile:
     p = Profile(
         id=data["id"],
         name=data["name"],

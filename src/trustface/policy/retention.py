@@ -12,21 +12,27 @@ Templates live in the gallery room, which registers a *purge handler* here::
     register_purge_handler("gallery.templates", purge_templates)
 
 Handlers run inside the caller's transaction, so the deletion and its certificate commit together.
+Before every purge the modules of :data:`HANDLER_MODULES` are imported so that their handlers are
+registered; a module that fails to load stops the purge with ``E_PURGE_UNAVAILABLE`` before any
+handler runs or any certificate is written (a certificate for data still stored would be false;
+R13, R14, R21), and the caller's transaction rolls back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from trustface import audit
 from trustface.db import repo
-from trustface.db.models import new_id
-from trustface.policy import profiles
+from trustface.db.models import Consent, Purpose, Site, Subject, new_id
+from trustface.errors import TrustfaceError
+from trustface.policy import codes, profiles
 from trustface.policy._common import utc
 
 
@@ -36,8 +42,8 @@ class PurgeHandler(Protocol):
 
 
 _HANDLERS: dict[str, PurgeHandler] = {}
-#: modules imported before a purge so that their handlers are registered (absent ones are skipped)
-HANDLER_MODULES = ("trustface.gallery",)
+#: modules imported before every purge so that their handlers are registered; each must load
+HANDLER_MODULES: tuple[str, ...] = ("trustface.gallery",)
 
 
 def register_purge_handler(name: str, handler: PurgeHandler) -> None:
@@ -53,24 +59,33 @@ def purge_handlers() -> dict[str, PurgeHandler]:
     return dict(_HANDLERS)
 
 
-def _load_handler_modules() -> None:
+def load_handler_modules() -> None:
+    """Import every module of :data:`HANDLER_MODULES` (each registers its purge handlers on import).
+
+    Raises E_PURGE_UNAVAILABLE naming the module when one fails to load: without its handlers a
+    purge would certify a deletion that did not happen (R13, R14, PIPL-47)."""
     for name in HANDLER_MODULES:
         try:
             importlib.import_module(name)
-        except ImportError:
-            pass
+        except Exception as exc:  # an ImportError, or any error raised while the module loads
+            raise TrustfaceError(codes.E_PURGE_UNAVAILABLE,
+                                 f"the purge handlers of {name} could not be loaded ({type(exc).__name__}: {exc}); "
+                                 "nothing was deleted and no deletion certificate was written") from exc
 
 
 def purge(session: Session, *, subject_id: str, tenant_id: str | None, purpose_id: str, mode: str, reason: str,
-          actor: str, now: dt.datetime | None = None, consent_ids: list[str] | None = None) -> dict:
-    """Run every purge handler for subject x purpose x mode and write the deletion certificate."""
+          actor: str, now: dt.datetime | None = None, consent_ids: list[str] | None = None) -> dict[str, Any]:
+    """Run every purge handler for subject x purpose x mode and write the deletion certificate
+    (R13, R14, R21), both in the caller's transaction. Returns the certificate (with its audit
+    ``seq``). E_PURGE_UNAVAILABLE, before anything is deleted or written, when a handler module
+    fails to load: the caller's transaction must roll back."""
     now = utc(now)
-    _load_handler_modules()
+    load_handler_modules()
     deleted: dict[str, int] = {}
     for name, handler in sorted(_HANDLERS.items()):
         deleted[name] = int(handler(session, subject_id=subject_id, purpose_id=purpose_id, mode=mode,
                                     reason=reason, now=now) or 0)
-    certificate = {
+    certificate: dict[str, Any] = {
         "action": "deletion_certificate", "certificate_id": new_id("del"), "subject_id": subject_id,
         "purpose_id": purpose_id, "mode": mode, "reason": reason, "consent_ids": consent_ids or [],
         "deleted": deleted, "deleted_at": now.isoformat(),
@@ -84,13 +99,13 @@ def purge(session: Session, *, subject_id: str, tenant_id: str | None, purpose_i
 class RetentionReport:
     now: dt.datetime
     checked: int
-    ended: list[dict]
+    ended: list[dict[str, Any]]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "checked": self.checked, "ended": self.ended}
 
 
-def end_of(consent, subject, purpose, site) -> tuple[dt.datetime, str]:
+def end_of(consent: Consent, subject: Subject, purpose: Purpose, site: Site) -> tuple[dt.datetime, str]:
     """When a consent's data must go, and why (R13)."""
     profile = profiles.load(site.jurisdiction)
     last = max(subject.last_interaction_at or consent.given_at, consent.given_at)
@@ -103,7 +118,7 @@ def end_of(consent, subject, purpose, site) -> tuple[dt.datetime, str]:
 def run(session: Session, *, now: dt.datetime | None = None, actor: str = "system:retention") -> RetentionReport:
     """End every consent past its end and purge its data, one certificate per subject x purpose x mode."""
     now = utc(now)
-    ended = []
+    ended: list[dict[str, Any]] = []
     rows = repo.active_consents_for_retention(session)
     for consent, subject, purpose, site in rows:
         end, why = end_of(consent, subject, purpose, site)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -37,7 +39,7 @@ from trustface.policy.vocab import (
 )
 
 
-def _admin(session, action: str, actor: str, tenant: str | None, now, **payload) -> int:
+def _admin(session: Session, action: str, actor: str, tenant: str | None, now: dt.datetime, **payload: Any) -> int:
     return audit.record(session, "admin", actor=actor, tenant_id=tenant,
                         payload={"action": action, **payload}, now=now)
 
@@ -146,17 +148,17 @@ def lift_site_suspension(session: Session, *, site_id: str, actor: str, now: dt.
 
 # --- purposes, legal bases, PIAs ----------------------------------------------------------------
 
-def _parse_modes(modes) -> list[str]:
+def _parse_modes(modes: str | Iterable[str] | None) -> list[str]:
     if isinstance(modes, str):
         modes = [m.strip() for m in modes.split(",") if m.strip()]
-    modes = list(dict.fromkeys(modes or []))
-    if not modes or any(m not in MODES for m in modes):
+    parsed = list(dict.fromkeys(modes or []))
+    if not parsed or any(m not in MODES for m in parsed):
         raise invalid(f"modes must be a non-empty subset of {', '.join(MODES)}", ("R5",))
-    return modes
+    return parsed
 
 
-def create_purpose(session: Session, *, site_id: str, name: str, allowed_modes, legal_basis: str,
-                   necessity_justification: str, retention_days, ends_at: dt.datetime | None = None,
+def create_purpose(session: Session, *, site_id: str, name: str, allowed_modes: str | Iterable[str], legal_basis: str,
+                   necessity_justification: str, retention_days: object, ends_at: dt.datetime | None = None,
                    actor: str, now: dt.datetime | None = None) -> Purpose:
     """Declare a purpose: allowed modes, legal basis (PIPL-13), necessity (SPC-3) and a finite
     retention within the profile's cap (R13, SPC-11; otherwise E_RETENTION_UNBOUNDED)."""
@@ -219,7 +221,7 @@ def record_legal_basis(session: Session, *, purpose_id: str, mode: str, basis: s
                                  f"the {basis} basis must carry an expiry (SPC-5: auto-expiry)")
         if expires_at <= now:
             raise TrustfaceError(codes.E_LEGAL_BASIS_INVALID, f"the {basis} basis expiry is in the past")
-    site = repo.site(session, purpose.site_id)
+    site = get_site(session, purpose.site_id)
     rec = repo.add(session, LegalBasisRecord(id=new_id("lb"), purpose_id=purpose_id, mode=mode, basis=basis,
                                              justification=justification.strip(), approver=approver.strip(),
                                              recorded_at=now, expires_at=expires_at))
@@ -230,14 +232,16 @@ def record_legal_basis(session: Session, *, purpose_id: str, mode: str, basis: s
     return rec
 
 
-def revoke_legal_basis(session: Session, *, legal_basis_id: str, actor: str, now: dt.datetime | None = None):
+def revoke_legal_basis(session: Session, *, legal_basis_id: str, actor: str, now: dt.datetime | None = None) -> LegalBasisRecord:
     now = utc(now)
     rec = repo.get(session, LegalBasisRecord, legal_basis_id)
     if rec is None:
         raise not_found("legal basis", legal_basis_id)
     rec.revoked_at = now
     purpose = repo.get(session, Purpose, rec.purpose_id)
-    site = repo.site(session, purpose.site_id)
+    if purpose is None:
+        raise not_found("purpose", rec.purpose_id)
+    site = get_site(session, purpose.site_id)
     _admin(session, "legal_basis_revoked", actor, site.tenant_id, now, legal_basis_id=rec.id)
     return rec
 
@@ -245,8 +249,8 @@ def revoke_legal_basis(session: Session, *, legal_basis_id: str, actor: str, now
 PIA_SECTIONS = ("lawfulness_necessity", "rights_impact", "risks", "protections")  # CAC-9 (1)-(4)
 
 
-def approve_pia(session: Session, *, purpose_id: str, modes, sections: dict, approver: str, actor: str,
-                now: dt.datetime | None = None) -> Pia:
+def approve_pia(session: Session, *, purpose_id: str, modes: str | Iterable[str], sections: dict[str, Any], approver: str,
+                actor: str, now: dt.datetime | None = None) -> Pia:
     """Record an approved impact assessment covering a purpose and modes (R20, PIPL-55, CAC-9)."""
     now = utc(now)
     purpose = repo.get(session, Purpose, purpose_id)
@@ -259,7 +263,7 @@ def approve_pia(session: Session, *, purpose_id: str, modes, sections: dict, app
     if missing:
         raise invalid(f"PIA is missing sections: {', '.join(missing)}", ("R20", "CAC-9"))
     approver = require_text(approver, "PIA approver", ("R20",), 200)
-    site = repo.site(session, purpose.site_id)
+    site = get_site(session, purpose.site_id)
     pia = repo.add(session, Pia(id=new_id("pia"), site_id=site.id, purpose_id=purpose_id, modes=",".join(modes),
                                 sections=canonical(sections), approver=approver, approved_at=now))
     _admin(session, "pia_approved", actor, site.tenant_id, now, pia_id=pia.id, purpose_id=purpose_id,
@@ -291,7 +295,7 @@ class PiaStatus:
     pia: Pia | None = None
     reasons: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"state": self.state, "purpose_id": self.purpose_id, "modes": list(self.modes),
                 "required_modes": list(self.required_modes), "pia_id": self.pia.id if self.pia else None,
                 "pia_modes": self.pia.modes.split(",") if self.pia else [],
@@ -299,7 +303,7 @@ class PiaStatus:
                 "approver": self.pia.approver if self.pia else None, "reasons": list(self.reasons)}
 
 
-def _notice_scope_at(notices: list[Notice], when: dt.datetime | None) -> dict | None:
+def _notice_scope_at(notices: list[Notice], when: dt.datetime | None) -> dict[str, Any] | None:
     """The scope fields of the general notice in force at ``when`` (None: the current one)."""
     published = [n for n in notices if n.kind == "general" and n.published_at is not None
                  and (when is None or n.published_at <= when)]
@@ -309,7 +313,7 @@ def _notice_scope_at(notices: list[Notice], when: dt.datetime | None) -> dict | 
     return {f: content.get(f) for f in PIA_SCOPE_FIELDS}
 
 
-def _pia_stale_reasons(session: Session, pia: Pia, modes, site: Site, notices: list[Notice]) -> list[str]:
+def _pia_stale_reasons(session: Session, pia: Pia, modes: Sequence[str], site: Site, notices: list[Notice]) -> list[str]:
     reasons = []
     uncovered = [m for m in modes if m not in pia.modes.split(",")]
     if uncovered:
@@ -328,7 +332,7 @@ def _pia_stale_reasons(session: Session, pia: Pia, modes, site: Site, notices: l
     return reasons
 
 
-def pia_status(session: Session, purpose_id: str, *, modes=None) -> PiaStatus:
+def pia_status(session: Session, purpose_id: str, *, modes: str | Iterable[str] | None = None) -> PiaStatus:
     """The impact-assessment state of a purpose (R20, PIPL-55, CAC-9, GDPR-35).
 
     A PIA is stale when the purpose's modes are not all covered by it (a mode was switched on
@@ -339,7 +343,7 @@ def pia_status(session: Session, purpose_id: str, *, modes=None) -> PiaStatus:
     purpose = repo.get(session, Purpose, purpose_id)
     if purpose is None:
         raise not_found("purpose", purpose_id)
-    site = repo.site(session, purpose.site_id)
+    site = get_site(session, purpose.site_id)
     profile = profiles.load(site.jurisdiction)
     modes = tuple(_parse_modes(modes) if modes is not None else purpose.allowed_modes.split(","))
     required = tuple(m for m in modes if m in profile.pia_required_modes)
@@ -348,16 +352,17 @@ def pia_status(session: Session, purpose_id: str, *, modes=None) -> PiaStatus:
         return PiaStatus("not_required" if not required else "missing", purpose_id, modes, required, None,
                          () if not required else ("no approved, unrevoked PIA",))
     notices = compliance_store.notices_of_site(session, site.id, "general")
-    stale = None
+    stale: PiaStatus | None = None
     for pia in sorted(current, key=lambda p: (p.approved_at, p.id), reverse=True):
         reasons = _pia_stale_reasons(session, pia, modes, site, notices)
         if not reasons:
             return PiaStatus("fresh", purpose_id, modes, required, pia)
         stale = stale or PiaStatus("stale", purpose_id, modes, required, pia, tuple(reasons))
+    assert stale is not None  # `current` is not empty: the loop returned or set it
     return stale
 
 
-def set_purpose_modes(session: Session, *, purpose_id: str, modes, actor: str,
+def set_purpose_modes(session: Session, *, purpose_id: str, modes: str | Iterable[str], actor: str,
                       now: dt.datetime | None = None) -> Purpose:
     """Switch a purpose's modes on or off (R5, R20).
 
@@ -370,7 +375,7 @@ def set_purpose_modes(session: Session, *, purpose_id: str, modes, actor: str,
     purpose = repo.get(session, Purpose, purpose_id)
     if purpose is None:
         raise not_found("purpose", purpose_id)
-    site = repo.site(session, purpose.site_id)
+    site = get_site(session, purpose.site_id)
     profile = profiles.load(site.jurisdiction)
     new = _parse_modes(modes)
     old = purpose.allowed_modes.split(",")
@@ -396,7 +401,7 @@ def set_purpose_modes(session: Session, *, purpose_id: str, modes, actor: str,
 
 # --- notices ------------------------------------------------------------------------------------
 
-def create_notice(session: Session, *, site_id: str, content: dict, kind: str = "general", actor: str,
+def create_notice(session: Session, *, site_id: str, content: dict[str, Any], kind: str = "general", actor: str,
                   now: dt.datetime | None = None) -> Notice:
     """Draft the next version of the site's processing rules. The validator requires the PIPL-17
     and PIPL-30 fields (controller, contact, purposes, methods, categories, retention, rights
@@ -434,7 +439,7 @@ def publish_notice(session: Session, *, notice_id: str, actor: str, now: dt.date
         raise invalid(f"notice version {n.version} is older than the published version {current.version}")
     if n.published_at is None:
         n.published_at = now
-    site = repo.site(session, n.site_id)
+    site = get_site(session, n.site_id)
     audit.record(session, "notice", actor=actor, tenant_id=site.tenant_id, now=now,
                  payload={"action": "published", "site_id": n.site_id, "notice_id": n.id, "kind": n.kind,
                           "version": n.version, "content_hash": n.content_hash})

@@ -34,7 +34,10 @@ def run_migrations_online() -> None:
         return
     from trustface.db.session import make_engine
 
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no sqlalchemy.url in the Alembic configuration")
+    engine = make_engine(url)
     try:
         with engine.begin() as conn:
             _run(conn)
