@@ -23,13 +23,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from trustface.access.keys import Principal
     from trustface.config import Settings
     from trustface.deployment import Deployment, init_deployment
     from trustface.errors import TrustfaceError
-    from trustface.services.context import Context
+    from trustface.services.context import Context, local_caller, open_deployment
 
 #: public name -> the module that defines it
 _EXPORTS = {
@@ -39,27 +37,12 @@ _EXPORTS = {
     "Settings": "trustface.config",
     "TrustfaceError": "trustface.errors",
     "init_deployment": "trustface.deployment",
+    "local_caller": "trustface.services.context",
+    "open_deployment": "trustface.services.context",
 }
 
 __all__ = ["Context", "Deployment", "Principal", "Settings", "TrustfaceError", "__version__", "init_deployment",
            "local_caller", "open_deployment"]
-
-
-def open_deployment(directory: str | Path | None = None, *, database_url: str | None = None) -> Context:
-    """Open the deployment in ``directory`` (else ``$TRUSTFACE_DIR``, else ``./trustface-data``) as
-    the :class:`~trustface.services.context.Context` every use case takes; its gallery indexes are
-    built now. Close it with ``ctx.deployment.close()``."""
-    from trustface.deployment import Deployment
-    from trustface.services.context import Context
-
-    return Context.open(Deployment(directory, database_url=database_url))
-
-
-def local_caller(actor: str = "admin:local") -> Principal:
-    """The caller a local program acts as: the deployment administrator, named ``actor`` in the audit trail."""
-    from trustface.services.context import cli_principal
-
-    return cli_principal(actor)
 
 
 def __getattr__(name: str) -> Any:

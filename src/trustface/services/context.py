@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -24,6 +25,20 @@ from trustface.config import Settings
 if TYPE_CHECKING:
     from trustface.deployment import Deployment
     from trustface.gallery import Gallery
+
+
+def local_caller(actor: str = "admin:local") -> Principal:
+    """The caller a local program acts as: the deployment administrator, named ``actor`` in the audit trail."""
+    return cli_principal(actor)
+
+
+def open_deployment(directory: str | Path | None = None, *, database_url: str | None = None) -> Context:
+    """Open the deployment in ``directory`` (else ``$TRUSTFACE_DIR``, else ``./trustface-data``) as
+    the :class:`Context` every use case takes; its gallery indexes are built now. Close it with
+    ``ctx.deployment.close()``."""
+    from trustface.deployment import Deployment
+
+    return Context.open(Deployment(directory, database_url=database_url))
 
 
 def cli_principal(actor: str = "admin:cli") -> Principal:
