@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data set (never copied into the repo) and the CLI runner."""
+"""Shared fixtures: the real data set (never copied into the repo) and the CLI runner; the
+``browser`` marker for the tests that drive Chromium (see CONTRIBUTING.md, "Test markers")."""
 
 from __future__ import annotations
 
@@ -12,6 +13,19 @@ import pytest
 from trustface.config import data_root
 
 DATA = data_root()
+
+#: test files that drive a real Chromium through Playwright; marked here by path because a
+#: module's own ``pytestmark`` would be the only other place (tests/web belongs to the web room)
+BROWSER_TEST_FILES = ("web/test_web_pages.py",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the browser tests ``browser``, so ``pytest -m "not browser"`` runs without Chromium."""
+    tests_dir = Path(__file__).resolve().parent
+    browser_files = {tests_dir / name for name in BROWSER_TEST_FILES}
+    for item in items:
+        if Path(str(item.path)).resolve() in browser_files:
+            item.add_marker(pytest.mark.browser)
 
 
 def require_data(*parts: str) -> Path:
