@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ def _rss() -> int:
         return int(fh.read().split()[1]) * 4096
 
 
-def _split(vectors, person, names):
+def _split(vectors: np.ndarray, person: np.ndarray, names: np.ndarray) -> dict[int, list[int]]:
     """People whose images all described. Gallery people: even index; others give non-mated probes."""
     ok = ~np.isnan(vectors[:, 0])
     by_person: dict[int, list[int]] = {}
@@ -82,15 +83,15 @@ def template_policy(vectors, person, names, limit: float) -> dict:
     mean_t = np.stack([vectors[people[p][:2]].mean(axis=0) for p in keys])
     multi_t = np.concatenate([vectors[people[p][:2]] for p in keys])
     multi_owner = np.repeat(np.arange(len(keys)), 2)
-    probes, truth = [], []
+    probe_rows: list[np.ndarray] = []
+    truth_ids: list[int] = []
     for k, p in enumerate(keys):
         for i in people[p][2:]:
-            probes.append(vectors[i])
-            truth.append(k)
-    probes, truth = np.stack(probes), np.array(truth)
-    out = {"people": len(keys), "probes": int(len(probes)), "enrolment_photos": 2}
+            probe_rows.append(vectors[i])
+            truth_ids.append(k)
+    probes, truth = np.stack(probe_rows), np.array(truth_ids)
+    out: dict[str, Any] = {"people": len(keys), "probes": int(len(probes)), "enrolment_photos": 2}
     for name, templates, owner in (("mean", mean_t, np.arange(len(keys))), ("multi", multi_t, multi_owner)):
-        d = np.linalg.norm(probes[:, None, :] - templates[None, :, :], axis=2) if len(templates) < 3000 else None
         best_d = np.empty(len(probes))
         best_o = np.empty(len(probes), dtype=np.int64)
         for s in range(0, len(probes), 256):
@@ -98,7 +99,6 @@ def template_policy(vectors, person, names, limit: float) -> dict:
             j = block.argmin(axis=1)
             best_d[s:s + 256] = block[np.arange(len(j)), j]
             best_o[s:s + 256] = owner[j]
-        del d
         rank1 = float(np.mean(best_o == truth))
         hit = float(np.mean((best_o == truth) & (best_d <= limit)))
         out[name] = {"rank1": round(rank1, 4), "tpir_at_threshold": round(hit, 4), "fnir_at_threshold": round(1 - hit, 4)}
@@ -112,14 +112,16 @@ def identification(vectors, person, names, limit: float, policy: str = "mean") -
     keys = sorted(people)
     enrolled = keys[0::2]
     others = keys[1::2]
-    templates, mated, truth = [], [], []
+    template_rows: list[np.ndarray] = []
+    mated: list[int] = []
+    truth_ids: list[int] = []
     for k, p in enumerate(enrolled):
         idx = people[p]
         n_enrol = 2 if len(idx) >= 3 else 1
-        templates.append(vectors[idx[:n_enrol]].mean(axis=0) if policy == "mean" else vectors[idx[0]])
+        template_rows.append(vectors[idx[:n_enrol]].mean(axis=0) if policy == "mean" else vectors[idx[0]])
         mated += idx[n_enrol:]
-        truth += [k] * (len(idx) - n_enrol)
-    templates = np.stack(templates)
+        truth_ids += [k] * (len(idx) - n_enrol)
+    templates = np.stack(template_rows)
     non_mated = [i for p in others for i in people[p]]
 
     def top1(qs):
@@ -129,7 +131,7 @@ def identification(vectors, person, names, limit: float, policy: str = "mean") -
 
     md, mj = top1(mated)
     nd, _ = top1(non_mated)
-    truth = np.array(truth)
+    truth = np.array(truth_ids)
     fpir_t = float(np.quantile(nd, 0.01))
     correct = mj == truth
     return {
@@ -217,15 +219,16 @@ def scale(size: int, ident: dict, vectors, limit: float, *, queries: int = 400, 
     decision_exact = np.sqrt(np.maximum(gt_d[:, 0], 0)) <= limit
     decision = np.where(got_d <= limit, got, -1)
     # approximate distances are never below exact ones, so a disagreement can only be a missed match
-    out = {"size": int(size), "index": "pq-fastscan+rerank" if approximate else "exact", "query_p50_ms": round(p50, 3),
-           "query_p99_ms": round(p99, 3), "recall_at_1": round(float(agree.mean()), 5),
-           "recall_at_1_mated": round(float(agree[is_mated].mean()), 5),
-           "recall_misses": int((~agree).sum()),
-           "recall_at_1_on_exact_matches": round(float(agree[decision_exact].mean()), 5)
-           if decision_exact.any() else None,
-           "decision_agreement": round(float(np.mean(decision == np.where(decision_exact, gt_i[:, 0], -1))), 5),
-           "build_s": round(build_s, 2), "bytes_per_template": round(float(overhead), 1),
-           "real_templates": int(min(len(real), size)), "latency_queries": 200, "recall_queries": int(len(q))}
+    out: dict[str, Any] = {
+        "size": int(size), "index": "pq-fastscan+rerank" if approximate else "exact", "query_p50_ms": round(p50, 3),
+        "query_p99_ms": round(p99, 3), "recall_at_1": round(float(agree.mean()), 5),
+        "recall_at_1_mated": round(float(agree[is_mated].mean()), 5),
+        "recall_misses": int((~agree).sum()),
+        "recall_at_1_on_exact_matches": round(float(agree[decision_exact].mean()), 5)
+        if decision_exact.any() else None,
+        "decision_agreement": round(float(np.mean(decision == np.where(decision_exact, gt_i[:, 0], -1))), 5),
+        "build_s": round(build_s, 2), "bytes_per_template": round(float(overhead), 1),
+        "real_templates": int(min(len(real), size)), "latency_queries": 200, "recall_queries": int(len(q))}
     if approximate:
         out.update(rerank=rerank, fast_scan=gindex.PQ_SPEC)
     del index
@@ -251,7 +254,7 @@ def _approx_alternatives(gallery, q, truth, limit) -> dict:
     import faiss
     from usearch.index import Index
 
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     u = Index(ndim=128, metric="l2sq", dtype="f32", connectivity=16, expansion_add=128, expansion_search=64)
     u.add(np.arange(len(gallery)), gallery, threads=2)

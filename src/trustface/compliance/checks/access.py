@@ -4,6 +4,8 @@ a legal basis and signage (R18)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from trustface.compliance.checks.context import FAIL, PASS, SAMPLE, WARN, Context, Result, sample
 from trustface.db import compliance_store
 from trustface.policy.vocab import ANALYZE, IDENTIFY, PREMISES_SITE_TYPES
@@ -18,10 +20,10 @@ def face_only_gates(ctx: Context) -> Result:
         elif "face" in methods and set(methods) <= {"face", "visitor_pass"}:
             visitor_only.append(g)
     created = {g.id: ctx.seqs(["admin"], ["gate_created"], gate_id=g.id) for g in face_only + visitor_only}
-    evidence = {"gates": len(ctx.gates), "face_only_gates": [g.id for g in face_only],
-                "face_or_visitor_pass_only_gates": [g.id for g in visitor_only],
-                "gate_methods": {g.id: g.methods.split(",") for g in ctx.gates[:SAMPLE]},
-                "audit_seqs": sorted(s for v in created.values() for s in v)}
+    evidence: dict[str, Any] = {"gates": len(ctx.gates), "face_only_gates": [g.id for g in face_only],
+                                "face_or_visitor_pass_only_gates": [g.id for g in visitor_only],
+                                "gate_methods": {g.id: g.methods.split(",") for g in ctx.gates[:SAMPLE]},
+                                "audit_seqs": sorted(s for v in created.values() for s in v)}
     if face_only:
         outside = [g.id for g in face_only if not created[g.id]]
         evidence["summary"] = (f"{len(face_only)} of {len(ctx.gates)} gates take only a face: "
@@ -52,7 +54,7 @@ def declined_alternative(ctx: Context) -> Result:
     refused = {r.subject_id for r in ctx.refusals}
     withdrew = {c.subject_id for c, _, _ in ctx.consents if c.status == "withdrawn"}
     people = {s.id for s in ctx.subjects if s.site_id == ctx.site_id} | refused | withdrew
-    working = {}
+    working: dict[str, list[str]] = {}
     for cred in ctx.credentials:
         if cred.subject_id and cred.type in accepted and (cred.expires_at is None or cred.expires_at > ctx.now) \
                 and cred.used_at is None:
@@ -60,13 +62,13 @@ def declined_alternative(ctx: Context) -> Result:
     need = people - face_ok
     stranded = sorted(need - set(working))
     declined = (refused | withdrew) - face_ok
-    evidence = {"people_at_site": len(people), "enter_by_face": len(face_ok), "need_non_face_way_in": len(need),
-                "declined_or_withdrew": len(declined), "with_working_credential": len(need & set(working)),
-                "without_working_credential": len(stranded), "sample_subject_ids": stranded[:SAMPLE],
-                "credential_types_gates_accept": sorted(accepted),
-                "audit_seqs": sorted(e["seq"] for e in ctx.site_events(["consent"])
-                                     if e["payload"].get("action") in ("refused", "withdrawn")
-                                     and e.get("subject_id") in set(stranded))[:SAMPLE]}
+    evidence: dict[str, Any] = {"people_at_site": len(people), "enter_by_face": len(face_ok), "need_non_face_way_in": len(need),
+                                "declined_or_withdrew": len(declined), "with_working_credential": len(need & set(working)),
+                                "without_working_credential": len(stranded), "sample_subject_ids": stranded[:SAMPLE],
+                                "credential_types_gates_accept": sorted(accepted),
+                                "audit_seqs": sorted(e["seq"] for e in ctx.site_events(["consent"])
+                                                     if e["payload"].get("action") in ("refused", "withdrawn")
+                                                     and e.get("subject_id") in set(stranded))[:SAMPLE]}
     if not ctx.gates:
         evidence["summary"] = "the site has no gates: nobody needs a credential here"
         return Result(PASS, evidence)
@@ -79,15 +81,17 @@ def declined_alternative(ctx: Context) -> Result:
                            f"hold a working {'/'.join(sorted(accepted))} credential" if need
                            else "everyone registered at the site enters by face with consent" if people
                            else "nobody is registered at the site yet")
+    return Result(PASS, evidence)
 
 
 def premises_modes(ctx: Context) -> Result:
     wanted = [(p, m) for p in ctx.purposes for m in p.allowed_modes.split(",") if m in (IDENTIFY, ANALYZE)]
     signage_seqs = ctx.seqs(["admin"], ["signage_attested"], site_id=ctx.site_id)
-    evidence = {"site_type": ctx.site.site_type, "identify_or_analyze": [f"{p.name}/{m}" for p, m in wanted],
-                "signage_attested_at": ctx.site.signage_attested_at.isoformat() if ctx.site.signage_attested_at else None,
-                "signage_attested_by": ctx.site.signage_attested_by, "audit_seqs": signage_seqs[-SAMPLE:],
-                "device_locations": len(compliance_store.device_locations_of_site(ctx.session, ctx.site_id))}
+    attested_at = ctx.site.signage_attested_at
+    evidence: dict[str, Any] = {"site_type": ctx.site.site_type, "identify_or_analyze": [f"{p.name}/{m}" for p, m in wanted],
+                                "signage_attested_at": attested_at.isoformat() if attested_at else None,
+                                "signage_attested_by": ctx.site.signage_attested_by, "audit_seqs": signage_seqs[-SAMPLE:],
+                                "device_locations": len(compliance_store.device_locations_of_site(ctx.session, ctx.site_id))}
     if ctx.site.site_type not in PREMISES_SITE_TYPES:
         evidence["summary"] = (f"not applicable: a {ctx.site.site_type} site is neither business premises nor a public "
                                "place (SPC-2(1)); the gate still applies the rule if the type changes")

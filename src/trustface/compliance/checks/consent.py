@@ -5,6 +5,7 @@ statutory basis that fits the purpose (R1, R5, R14, R22), minors have verified g
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from trustface.compliance.checks.context import FAIL, PASS, SAMPLE, WARN, Context, Result, sample
 from trustface.db import compliance_store
@@ -29,13 +30,13 @@ def enrolled_without_consent(ctx: Context) -> Result:
             problems.setdefault(why, []).append((subject_id, purpose_id, mode, row[0].id))
     enrolled = {t[0] for t in ctx.templates}
     bad_subjects = {item[0] for items in problems.values() for item in items}
-    evidence = {"templates": templates, "enrolled_subjects": len(enrolled),
-                "template_groups": len(ctx.templates),
-                "without_current_consent": {k: len(v) for k, v in sorted(problems.items())},
-                "sample_subject_ids": sample(bad_subjects),
-                "sample_consent_ids": sample(i[3] for v in problems.values() for i in v if len(i) > 3),
-                "audit_seqs": sorted(e["seq"] for e in ctx.site_events(["enrolment"])
-                                     if e.get("subject_id") in set(sample(bad_subjects)))[:SAMPLE]}
+    evidence: dict[str, Any] = {"templates": templates, "enrolled_subjects": len(enrolled),
+                                "template_groups": len(ctx.templates),
+                                "without_current_consent": {k: len(v) for k, v in sorted(problems.items())},
+                                "sample_subject_ids": sample(bad_subjects),
+                                "sample_consent_ids": sample(i[3] for v in problems.values() for i in v if len(i) > 3),
+                                "audit_seqs": sorted(e["seq"] for e in ctx.site_events(["enrolment"])
+                                                     if e.get("subject_id") in set(sample(bad_subjects)))[:SAMPLE]}
     if not problems:
         evidence["summary"] = (f"{len(enrolled)} enrolled subjects, {templates} templates: each has a current "
                                "separate consent for its purpose and mode" if enrolled else "no templates are stored")
@@ -52,7 +53,8 @@ def enrolled_without_consent(ctx: Context) -> Result:
 
 
 def processing_without_consent(ctx: Context) -> Result:
-    fails, warns = [], []
+    fails: list[dict[str, Any]] = []
+    warns: list[dict[str, Any]] = []
     current_bases = []
     for b in ctx.legal_bases:
         if b.revoked_at is not None or (b.expires_at is not None and b.expires_at <= ctx.now):
@@ -85,13 +87,13 @@ def processing_without_consent(ctx: Context) -> Result:
     by_mode: dict[str, int] = {}
     for g in no_consent_grants:
         by_mode[g[2]] = by_mode.get(g[2], 0) + 1
-    evidence = {"grants": len(grants), "grants_without_consent": len(no_consent_grants),
-                "grants_without_consent_by_mode": by_mode,
-                "grants_on_a_basis_the_purpose_does_not_declare": len(misfits),
-                "sample_subject_ids": sample(g[1] for g in misfits or no_consent_grants),
-                "audit_seqs": [g[0] for g in (misfits or no_consent_grants)][:SAMPLE],
-                "statutory_bases_in_force": current_bases, "findings": (fails + warns)[:SAMPLE],
-                "operations_without_a_grant": orphans[:SAMPLE]}
+    evidence: dict[str, Any] = {"grants": len(grants), "grants_without_consent": len(no_consent_grants),
+                                "grants_without_consent_by_mode": by_mode,
+                                "grants_on_a_basis_the_purpose_does_not_declare": len(misfits),
+                                "sample_subject_ids": sample(g[1] for g in misfits or no_consent_grants),
+                                "audit_seqs": [g[0] for g in (misfits or no_consent_grants)][:SAMPLE],
+                                "statutory_bases_in_force": current_bases, "findings": (fails + warns)[:SAMPLE],
+                                "operations_without_a_grant": orphans[:SAMPLE]}
     if fails or misfits or orphans:
         parts = []
         if misfits:
@@ -126,12 +128,12 @@ def minors_guardian(ctx: Context) -> Result:
                   if e.get("subject_id") in bad] if bad else []
     consent_seqs = [e["seq"] for e in ctx.site_events(["consent"]) if e["payload"].get("action") == "given"
                     and e["payload"].get("consent_id") in {c.id for c, _, _ in without}]
-    evidence = {"guardian_age": ctx.guardian_age, "minors_with_active_consent": len(minor_subjects),
-                "consents_of_minors": len(minors), "without_guardian_consent": len(without),
-                "sample_subject_ids": sample(bad), "sample_consent_ids": sample(c.id for c, _, _ in without),
-                "audit_seqs": sorted(consent_seqs + age_events)[:SAMPLE],
-                "minors_notice_version": ctx.minors_notice.version if ctx.minors_notice else None,
-                "minors_identify_consents": len(identify)}
+    evidence: dict[str, Any] = {"guardian_age": ctx.guardian_age, "minors_with_active_consent": len(minor_subjects),
+                                "consents_of_minors": len(minors), "without_guardian_consent": len(without),
+                                "sample_subject_ids": sample(bad), "sample_consent_ids": sample(c.id for c, _, _ in without),
+                                "audit_seqs": sorted(consent_seqs + age_events)[:SAMPLE],
+                                "minors_notice_version": ctx.minors_notice.version if ctx.minors_notice else None,
+                                "minors_identify_consents": len(identify)}
     if without or no_rules:
         parts = []
         if without:
@@ -182,15 +184,17 @@ def notice_published(ctx: Context) -> Result:
         minors_missing = _missing_fields(json.loads(ctx.minors_notice.content))
     publish_seqs = [e["seq"] for e in ctx.site_events(["notice"], ["published"])
                     if e["payload"].get("notice_id") in (n.id, getattr(ctx.minors_notice, "id", None))]
-    evidence = {"notice_version": n.version, "content_hash": n.content_hash,
-                "published_at": n.published_at.isoformat(), "missing_fields": missing,
-                "purposes_not_named": unnamed, "active_consents": len(ctx.active_consents),
-                "consents_citing_current_version": len(ctx.active_consents) - len(stale) - len(unshown) - len(mismatch),
-                "consents_citing_older_version": len(stale), "consents_before_publication": len(unshown),
-                "consents_citing_unknown_notice": len(mismatch),
-                "sample_consent_ids": sample(stale + unshown + mismatch),
-                "minors_notice_version": ctx.minors_notice.version if ctx.minors_notice else None,
-                "minors_notice_missing_fields": minors_missing, "audit_seqs": publish_seqs[-SAMPLE:]}
+    evidence: dict[str, Any] = {"notice_version": n.version, "content_hash": n.content_hash,
+                                "published_at": n.published_at.isoformat() if n.published_at else None,
+                                "missing_fields": missing, "purposes_not_named": unnamed,
+                                "active_consents": len(ctx.active_consents),
+                                "consents_citing_current_version": (len(ctx.active_consents) - len(stale) - len(unshown)
+                                                                    - len(mismatch)),
+                                "consents_citing_older_version": len(stale), "consents_before_publication": len(unshown),
+                                "consents_citing_unknown_notice": len(mismatch),
+                                "sample_consent_ids": sample(stale + unshown + mismatch),
+                                "minors_notice_version": ctx.minors_notice.version if ctx.minors_notice else None,
+                                "minors_notice_missing_fields": minors_missing, "audit_seqs": publish_seqs[-SAMPLE:]}
     fails = []
     if missing:
         fails.append(f"the published notice lacks {', '.join(missing)}")

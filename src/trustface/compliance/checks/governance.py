@@ -33,8 +33,8 @@ def pia_check(ctx: Context) -> Result:
                 warns.append(f"{p.name}: the DPIA lacks the systematic description (GDPR-35(7)(a))")
             if str(sections.get("residual_risk", "")).strip().lower() == "high" and not sections.get("prior_consultation"):
                 warns.append(f"{p.name}: high residual risk without a recorded prior consultation (GDPR-36)")
-    evidence = {"purposes": rows, "sample_pia_ids": sample(r["pia_id"] for r in rows),
-                "audit_seqs": sorted(s for s in (r["audit_seq"] for r in rows) if s)[:SAMPLE]}
+    evidence: dict[str, Any] = {"purposes": rows, "sample_pia_ids": sample(r["pia_id"] for r in rows),
+                                "audit_seqs": sorted(s for s in (r["audit_seq"] for r in rows) if s)[:SAMPLE]}
     if fails:
         evidence["summary"] = "; ".join(fails)
         return Result(FAIL, evidence)
@@ -51,10 +51,10 @@ def filing_threshold(ctx: Context) -> Result:
     ratio = float(ctx.param("filing_threshold", "warn_ratio", 0.8))
     counts = compliance_store.tenant_face_subject_counts(ctx.session, ctx.site.tenant_id)
     people = counts["either"]
-    evidence = {"tenant_id": ctx.site.tenant_id, "unique_subjects": people, "with_templates": counts["templates"],
-                "with_active_consent": counts["active_consents"], "threshold": threshold,
-                "share_of_threshold": round(people / threshold, 4) if threshold else None,
-                "sites_of_tenant": len(access_store.sites_of_tenant(ctx.session, ctx.site.tenant_id))}
+    evidence: dict[str, Any] = {"tenant_id": ctx.site.tenant_id, "unique_subjects": people, "with_templates": counts["templates"],
+                                "with_active_consent": counts["active_consents"], "threshold": threshold,
+                                "share_of_threshold": round(people / threshold, 4) if threshold else None,
+                                "sites_of_tenant": len(access_store.sites_of_tenant(ctx.session, ctx.site.tenant_id))}
     if ctx.site.jurisdiction != "cn":
         evidence["summary"] = (f"not applicable under the {ctx.site.jurisdiction} profile (CAC-15 binds processors in "
                                f"the PRC); {people} people counted")
@@ -71,9 +71,9 @@ def filing_threshold(ctx: Context) -> Result:
 
 def audit_chain(ctx: Context) -> Result:
     result = audit.verify(ctx.session)
-    evidence = {"ok": result.ok, "events": result.events, "first_bad_seq": result.first_bad,
-                "reason": result.reason or None,
-                "tenant_events": compliance_store.count_events(ctx.session, tenant_id=ctx.site.tenant_id)}
+    evidence: dict[str, Any] = {"ok": result.ok, "events": result.events, "first_bad_seq": result.first_bad,
+                                "reason": result.reason or None,
+                                "tenant_events": compliance_store.count_events(ctx.session, tenant_id=ctx.site.tenant_id)}
     if not result.ok:
         evidence["summary"] = f"the chain breaks at event {result.first_bad}: {result.reason}"
         evidence["audit_seqs"] = [result.first_bad]
@@ -102,7 +102,7 @@ def key_management(ctx: Context) -> Result:
     tkey = repo.gallery_tenant_key(ctx.session, ctx.site.tenant_id)
     rotations = [e["seq"] for e in compliance_store.events(ctx.session, tenant_id=ctx.site.tenant_id, types=["admin"],
                                                             actions=["template_key_rotated"])]
-    evidence = {"audit_seqs": rotations[-SAMPLE:]}
+    evidence: dict[str, Any] = {"audit_seqs": rotations[-SAMPLE:]}
     fails, warns = [], []
     if tkey is None:
         evidence["template_key"] = None
@@ -163,11 +163,11 @@ def disclosures(ctx: Context) -> Result:
     other_exports = [e for e in exports if e["payload"].get("action") != "evidence_bundle"]
     provisions = compliance_store.events(ctx.session, tenant_id=ctx.site.tenant_id, actions=DISCLOSURE_ACTIONS)
     unbased = [e for e in other_exports + provisions if e["payload"].get("basis") not in PERMITTED_DISCLOSURE_BASES]
-    evidence = {"disclosure_path": "none: no trustface API route or command provides face data to a third party; "
-                                   "templates never leave the gallery (R11)",
-                "evidence_bundles_to_subjects": len(bundles), "other_exports": len(other_exports),
-                "provision_events": len(provisions), "without_permitted_basis": len(unbased),
-                "audit_seqs": [e["seq"] for e in unbased][:SAMPLE] or [e["seq"] for e in bundles][:SAMPLE]}
+    evidence: dict[str, Any] = {"disclosure_path": "none: no trustface API route or command provides face data to a third party; "
+                                                   "templates never leave the gallery (R11)",
+                                "evidence_bundles_to_subjects": len(bundles), "other_exports": len(other_exports),
+                                "provision_events": len(provisions), "without_permitted_basis": len(unbased),
+                                "audit_seqs": [e["seq"] for e in unbased][:SAMPLE] or [e["seq"] for e in bundles][:SAMPLE]}
     if unbased:
         evidence["summary"] = f"{len(unbased)} exports or provisions of data without a permitted basis"
         return Result(FAIL, evidence)

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from trustface.compliance.checks.context import FAIL, PASS, SAMPLE, WARN, Context, Result, sample
 from trustface.db import compliance_store
@@ -36,16 +37,16 @@ def retention_check(ctx: Context) -> Result:
             overdue.append((c, s, end, why))
     runs = compliance_store.events(ctx.session, types=["admin"], actions=["retention_run"], limit=1, newest_first=True)
     certs = [e for e in ctx.events(["deletion"]) if e["payload"].get("purpose_id") in ctx.purposes_by_id]
-    evidence = {"profile_cap_days": cap,
-                "retention_days": {p.name: p.retention_days for p in ctx.purposes},
-                "unbounded_purposes": [p.name for p in unbounded],
-                "sample_purpose_ids": sample(p.id for p in unbounded),
-                "overdue_consents": len(overdue),
-                "most_overdue_days": max(((ctx.now - o[2]).days for o in overdue), default=0),
-                "sample_consent_ids": sample(o[0].id for o in overdue),
-                "sample_subject_ids": sample(o[1].id for o in overdue),
-                "deletion_certificates": len(certs),
-                "audit_seqs": ([runs[0]["seq"]] if runs else []) + [e["seq"] for e in certs][-SAMPLE:]}
+    evidence: dict[str, Any] = {"profile_cap_days": cap,
+                                "retention_days": {p.name: p.retention_days for p in ctx.purposes},
+                                "unbounded_purposes": [p.name for p in unbounded],
+                                "sample_purpose_ids": sample(p.id for p in unbounded),
+                                "overdue_consents": len(overdue),
+                                "most_overdue_days": max(((ctx.now - o[2]).days for o in overdue), default=0),
+                                "sample_consent_ids": sample(o[0].id for o in overdue),
+                                "sample_subject_ids": sample(o[1].id for o in overdue),
+                                "deletion_certificates": len(certs),
+                                "audit_seqs": ([runs[0]["seq"]] if runs else []) + [e["seq"] for e in certs][-SAMPLE:]}
     if unbounded or overdue:
         parts = []
         if unbounded:
@@ -66,7 +67,8 @@ def retention_check(ctx: Context) -> Result:
 
 
 def _scan_images(directory: Path) -> tuple[int, list[str], int]:
-    found, scanned = [], 0
+    found: list[str] = []
+    scanned = 0
     for root, dirs, files in os.walk(directory):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
@@ -94,13 +96,13 @@ def photos_kept(ctx: Context) -> Result:
     stored = [e["seq"] for e in enrolments if e["payload"].get("photos_stored")]
     kept, without_consent = compliance_store.kept_photos(ctx.session, ctx.purposes_by_id)
     refused = [e["seq"] for e in ctx.site_events(["denial", "admin"]) if "IMAGE_RETENTION" in json.dumps(e["payload"])]
-    evidence = {"binary_columns": {k: {"rows": v[0], "largest_bytes": v[1]} for k, v in stats.items()},
-                "unexpected_binary_columns": unexpected, "oversized_binary_values": oversized,
-                "enrolments": len(enrolments),
-                "photos_used_for_enrolment": sum(int(e["payload"].get("photos") or 0) for e in enrolments),
-                "enrolments_that_stored_photos": len(stored), "audit_seqs": (stored + refused)[:SAMPLE],
-                "photos_kept_encrypted": kept, "subjects_with_photos_but_no_image_consent": len(without_consent),
-                "sample_subject_ids": without_consent[:SAMPLE]}
+    evidence: dict[str, Any] = {"binary_columns": {k: {"rows": v[0], "largest_bytes": v[1]} for k, v in stats.items()},
+                                "unexpected_binary_columns": unexpected, "oversized_binary_values": oversized,
+                                "enrolments": len(enrolments),
+                                "photos_used_for_enrolment": sum(int(e["payload"].get("photos") or 0) for e in enrolments),
+                                "enrolments_that_stored_photos": len(stored), "audit_seqs": (stored + refused)[:SAMPLE],
+                                "photos_kept_encrypted": kept, "subjects_with_photos_but_no_image_consent": len(without_consent),
+                                "sample_subject_ids": without_consent[:SAMPLE]}
     if ctx.directory is not None:
         scanned, images, count = _scan_images(ctx.directory)
         evidence.update({"deployment_files_scanned": scanned, "image_files": count, "sample_image_files": images[:SAMPLE]})
