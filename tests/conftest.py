@@ -1,5 +1,5 @@
 """Shared fixtures: the real data set (never copied into the repo) and the CLI runner; the
-``browser`` marker for the tests that drive Chromium (see CONTRIBUTING.md, "Test markers")."""
+``browser`` and listed ``slow`` markers of tests/marker_lists.py (see CONTRIBUTING.md, "Test markers")."""
 
 from __future__ import annotations
 
@@ -9,23 +9,25 @@ import sys
 from pathlib import Path
 
 import pytest
+from marker_lists import BROWSER_TEST_FILES, SLOW_TESTS
 
 from trustface.config import data_root
 
 DATA = data_root()
 
-#: test files that drive a real Chromium through Playwright; marked here by path because a
-#: module's own ``pytestmark`` would be the only other place (tests/web belongs to the web room)
-BROWSER_TEST_FILES = ("web/test_web_pages.py",)
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the browser tests ``browser``, so ``pytest -m "not browser"`` runs without Chromium."""
+    """Mark the browser tests ``browser`` and the listed long tests ``slow``, so that
+    ``pytest -m "not slow and not browser and not postgres"`` is a quick subset."""
     tests_dir = Path(__file__).resolve().parent
     browser_files = {tests_dir / name for name in BROWSER_TEST_FILES}
+    slow = {(tests_dir / node.partition("::")[0], node.partition("::")[2]) for node in SLOW_TESTS}
     for item in items:
-        if Path(str(item.path)).resolve() in browser_files:
+        path = Path(str(item.path)).resolve()
+        if path in browser_files:
             item.add_marker(pytest.mark.browser)
+        if (path, item.nodeid.partition("::")[2]) in slow:
+            item.add_marker(pytest.mark.slow)
 
 
 def require_data(*parts: str) -> Path:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from marker_lists import SLOW_TESTS
 
 ROOT = Path(__file__).resolve().parents[1]
 #: prints every collected test with its markers (a plugin for the child pytest)
@@ -33,8 +34,10 @@ def collect(cwd: Path, *args: str, plugin_dir: Path | None = None) -> subprocess
 @pytest.mark.slow  # collecting the browser and crash-safety modules takes ~10 s
 def test_markers_of_browser_postgres_and_slow_tests(tmp_path):
     (tmp_path / "marks_reporter.py").write_text(REPORTER)
+    listed = {f"tests/{node}" for node in SLOW_TESTS}
     paths = ("tests/web/test_web_pages.py", "tests/web/test_web_units.py", "tests/audit/test_audit_chain.py",
-             "tests/hardening/test_fuzz_imaging.py", "tests/hardening/test_crash_safety.py")
+             "tests/hardening/test_fuzz_imaging.py", "tests/hardening/test_crash_safety.py",
+             *sorted({node.partition("::")[0] for node in listed}))
     result = collect(ROOT, "-p", "marks_reporter", *paths, plugin_dir=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     marks: dict[str, set[str]] = {}
@@ -53,7 +56,10 @@ def test_markers_of_browser_postgres_and_slow_tests(tmp_path):
     assert pg and all("postgresql" in n.partition("[")[2] for n in pg)
     assert all("postgresql" not in n for n in chain if n not in pg)
     assert any("sqlite" in n.partition("[")[2] for n in chain if n not in pg)
-    assert all("slow" in marks[n] for p in paths[3:] for n in by_file[p])
+    assert all("slow" in marks[n] for p in paths[3:5] for n in by_file[p])
+    assert listed <= set(marks), f"SLOW_TESTS names tests that no longer exist: {sorted(listed - set(marks))}"
+    assert all("slow" in marks[n] for n in listed)
+    assert not any("slow" in marks[n] for n in by_file["tests/audit/test_audit_chain.py"])
 
 
 def test_an_unregistered_marker_is_an_error(tmp_path):
