@@ -12,14 +12,14 @@ What it builds, in a temporary folder (removed afterwards):
 * a fresh deployment (``init_deployment``; SQLite, ``sqlite_synchronous = "FULL"``, the default)
   whose ``settings.toml`` gets ``identify_per_minute`` / ``access_per_minute`` raised to 10,000,000
   so the per-key rate limits never answer 429 during the run;
-* the gallery benchmark's fixture (``trustface.bench.gallery``): its ``_world`` (tenant, residential
+* the gallery benchmark's fixture (``trustface.bench.gallery_deployment``): its ``bench_world`` (tenant, residential
   ``cn`` site, ``door_access`` for verify+identify with PIA, legal-basis record and published notice)
   and its ``rebuild_from_store`` bulk load of encrypted identify templates, one subject each. The
   templates are the real LFW descriptors of the enrolled half of its open-set identification
   protocol (``identification``: 840 people, from the descriptor cache ``lfw_people2_descriptors.npz``
   that ``trustface bench gallery`` writes in ``bench-out/``; computed once, ~15 min on 2 cores, if
   missing) plus its Gaussian filler up to ``--subjects``;
-* here: every subject gets ``age_band = "18+"`` and an active ``door_access/identify`` consent on the
+* here: every subject (an adult, ``age_band = "18+"``) gets an active ``door_access/identify`` consent on the
   current notice (Core bulk insert, one admin audit event records it); ``--pins`` subjects get a
   PIN through ``access.service.issue_credential`` (argon2id, ~20 ms each);
 * over HTTP, with an administrator key (``rebuild_from_store`` runs ``init_deployment`` and keeps
@@ -88,14 +88,13 @@ def descriptors(lfw_dir: Path, cache_dir: Path):
 
 def build(workdir: Path, lfw, n_subjects: int, n_pins: int, log) -> dict:
     """The deployment with ``n_subjects`` consented identify subjects and ``n_pins`` PINs."""
-    from sqlalchemy import select, update
-
     from trustface import audit, engine
     from trustface.access import service as access
     from trustface.access.keys import create_api_key
-    from trustface.bench.gallery import filler, identification, rebuild_from_store
-    from trustface.db import repo
-    from trustface.db.models import Consent, Notice, Purpose, Site, Subject
+    from trustface.bench.gallery import filler, identification
+    from trustface.bench.gallery_deployment import bench_subject_id, rebuild_from_store
+    from trustface.db import access_store, repo
+    from trustface.db.models import Consent
     from trustface.deployment import Deployment
     from trustface.errors import TrustfaceError
 
@@ -105,7 +104,7 @@ def build(workdir: Path, lfw, n_subjects: int, n_pins: int, log) -> dict:
     real = ident["_templates"].astype(np.float32)
     gallery = np.concatenate([real, filler(vectors, max(0, n_subjects - len(real)))])[:n_subjects]
     t0 = time.perf_counter()
-    rebuild_from_store(gallery, workdir)  # init_deployment + _world + encrypted templates, one subject each
+    rebuild_from_store(gallery, workdir)  # init_deployment + bench_world + encrypted templates, one adult each
     d = workdir / f"rebuild-{n_subjects}"
     log(f"templates: {n_subjects:,} ({min(len(real), n_subjects)} real LFW) loaded in {time.perf_counter() - t0:.1f} s")
     settings = d / "settings.toml"
@@ -116,11 +115,12 @@ def build(workdir: Path, lfw, n_subjects: int, n_pins: int, log) -> dict:
     now = dt.datetime.now(dt.timezone.utc)
     try:
         with dep.transaction() as s:
-            site = s.scalars(select(Site)).one()
-            purpose = s.scalars(select(Purpose).where(Purpose.site_id == site.id)).one()
-            notice = s.scalars(select(Notice).where(Notice.site_id == site.id, Notice.published_at.is_not(None))).one()
-            ids = list(s.scalars(select(Subject.id).where(Subject.tenant_id == site.tenant_id).order_by(Subject.id)))
-            s.execute(update(Subject).where(Subject.tenant_id == site.tenant_id).values(age_band="18+"))
+            (tenant,) = access_store.tenants(s)
+            (site,) = access_store.sites_of_tenant(s, tenant.id)
+            (purpose,) = repo.purposes_of_site(s, site.id)
+            notice = repo.current_notice(s, site.id)
+            assert notice is not None, "bench_world publishes the notice"
+            ids = [bench_subject_id(i) for i in range(len(gallery))]
             repo.bulk_insert(s, Consent, ({"id": f"con_b{i:012d}", "subject_id": sid, "purpose_id": purpose.id,
                                            "mode": "identify", "status": "active", "notice_id": notice.id,
                                            "notice_hash": notice.content_hash, "given_at": now, "channel": "kiosk",
@@ -154,7 +154,7 @@ def build(workdir: Path, lfw, n_subjects: int, n_pins: int, log) -> dict:
     # probes: mated LFW photos of enrolled subjects (subject ids follow rebuild_from_store's naming)
     mated, truth = ident["_mated"], ident["_truth"]
     keep = truth < n_subjects
-    world["lfw_probes"] = [(paths[int(i)], f"sub_b{int(t):012d}") for i, t in zip(mated[keep], truth[keep], strict=False)]
+    world["lfw_probes"] = [(paths[int(i)], bench_subject_id(int(t))) for i, t in zip(mated[keep], truth[keep], strict=False)]
     return world
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data set (never copied into the repo) and the CLI runner."""
+"""Shared fixtures: the real data set (never copied into the repo) and the CLI runner; the
+``browser`` and listed ``slow`` markers of tests/marker_lists.py (see CONTRIBUTING.md, "Test markers")."""
 
 from __future__ import annotations
 
@@ -8,10 +9,25 @@ import sys
 from pathlib import Path
 
 import pytest
+from marker_lists import BROWSER_TEST_FILES, SLOW_TESTS
 
 from trustface.config import data_root
 
 DATA = data_root()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the browser tests ``browser`` and the listed long tests ``slow``, so that
+    ``pytest -m "not slow and not browser and not postgres"`` is a quick subset."""
+    tests_dir = Path(__file__).resolve().parent
+    browser_files = {tests_dir / name for name in BROWSER_TEST_FILES}
+    slow = {(tests_dir / node.partition("::")[0], node.partition("::")[2]) for node in SLOW_TESTS}
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        if path in browser_files:
+            item.add_marker(pytest.mark.browser)
+        if (path, item.nodeid.partition("::")[2]) in slow:
+            item.add_marker(pytest.mark.slow)
 
 
 def require_data(*parts: str) -> Path:

@@ -1,7 +1,7 @@
 """Shared database fixtures for tests/policy, tests/audit and tests/db (issue 3).
 
 Every test that takes ``deployment`` runs twice: on SQLite (a file in tmp_path) and on PostgreSQL
-(a fresh database per test, cloned from a migrated template, on the server named by
+(marked ``postgres``; a fresh database per test, cloned from a migrated template, on the server named by
 ``$TRUSTFACE_TEST_PG``, e.g. ``postgresql+psycopg://postgres@127.0.0.1:5433/postgres`` as printed by
 ``scripts/start-postgres.sh``). Without that variable the PostgreSQL runs are skipped locally, but
 fail when ``$CI`` is set, so CI never silently skips PostgreSQL.
@@ -117,7 +117,12 @@ def _pg_template():
         _pg_admin(state["server"], f'DROP DATABASE IF EXISTS "{state["name"]}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+#: the two backends every ``deployment`` test runs on; the PostgreSQL run carries the ``postgres``
+#: marker, so ``pytest -m "not postgres"`` leaves it out instead of reporting a skip
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path, _sqlite_template, _pg_template):
     """A migrated, empty database: a SQLite file in tmp_path, or the session's PostgreSQL
     database emptied for this test."""

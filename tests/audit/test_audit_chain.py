@@ -10,7 +10,7 @@ import pytest
 from db_fixtures import ADMIN, NOW, add_subject, authorize, consent, make_world
 
 from trustface import audit
-from trustface.audit.chain import GENESIS, BiometricPayloadError, link, row_digest, sign_head
+from trustface.audit.chain import GENESIS, BiometricPayloadError, ChainVerification, link, row_digest, sign_head
 from trustface.db import audit_store, repo
 from trustface.db.models import Tenant
 from trustface.db.session import AuditRequiredError
@@ -49,6 +49,7 @@ def _count(dep):
 def test_R21_clean_chain_verifies(deployment):
     _populate(deployment)
     result = _verify(deployment)
+    assert isinstance(result, ChainVerification)
     assert result.ok, result
     assert result.events == _count(deployment) == result.head_seq
     types = set()
@@ -237,3 +238,12 @@ def test_R21_record_many_and_concurrent_appends_keep_one_chain(deployment):
     result = _verify(deployment)
     assert result.ok, result
     assert result.events == before + 50 + 60
+
+
+def test_chain_verification_has_its_own_name():
+    """One name per meaning (issue 15): the chain check is ``ChainVerification``; ``VerifyResult``
+    is the gallery's 1:1 match result only, so the audit room no longer exports that name."""
+    assert audit.ChainVerification is ChainVerification and "ChainVerification" in audit.__all__
+    assert not hasattr(audit, "VerifyResult") and "VerifyResult" not in audit.__all__
+    assert ChainVerification(True, 0).to_dict() == {"ok": True, "events": 0, "first_bad_seq": None, "reason": "",
+                                                    "head_seq": None}

@@ -72,7 +72,7 @@ ERASABLE = 2 * 20 + 4    # fully equipped subjects the erasure series consumes
 def _backends() -> list:
     out = [pytest.param("sqlite", id="sqlite")]
     if os.environ.get("TRUSTFACE_CRASH_PG"):
-        out.append(pytest.param("postgresql", id="postgresql"))
+        out.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
     return out
 
 

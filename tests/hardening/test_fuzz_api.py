@@ -27,6 +27,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+# about a minute and a half on 2 cores: part of the default suite, left out of the quick subset
+pytestmark = pytest.mark.slow
+
 EXAMPLES = int(os.environ.get("TRUSTFACE_FUZZ_EXAMPLES", "6"))
 STEPS = int(os.environ.get("TRUSTFACE_FUZZ_STEPS", "20"))
 

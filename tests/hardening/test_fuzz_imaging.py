@@ -28,6 +28,9 @@ from PIL import Image
 from trustface import imaging
 from trustface.errors import TrustfaceError
 
+# 2,400 decodes and more: part of the default suite, left out of the quick subset
+pytestmark = pytest.mark.slow
+
 EXAMPLES = int(os.environ.get("TRUSTFACE_FUZZ_IMAGES", "600"))
 LIMIT = 4_000_000
 ALLOWED = {"E_IMAGE_INVALID", "E_IMAGE_TOO_LARGE"}

@@ -21,7 +21,7 @@ from trustface.audit.chain import (
     FORMAT,
     GENESIS,
     BiometricPayloadError,
-    VerifyResult,
+    ChainVerification,
     body_of,
     canonical,
     check_payload,
@@ -36,7 +36,7 @@ from trustface.audit.chain import (
 from trustface.db import audit_store
 
 __all__ = [
-    "EVENT_TYPES", "BiometricPayloadError", "VerifyResult", "record", "record_many", "verify",
+    "EVENT_TYPES", "BiometricPayloadError", "ChainVerification", "record", "record_many", "verify",
     "export_subject", "verify_bundle", "utcnow",
 ]
 
@@ -108,7 +108,7 @@ def record_many(session: Session, events: list[dict], *, now: dt.datetime | None
     return [r["seq"] for r in rows]
 
 
-def verify(session: Session) -> VerifyResult:
+def verify(session: Session) -> ChainVerification:
     """Check every link of the chain and the signed head (edits, deletions, reordering, truncation)."""
     key = _key(session)
     head = audit_store.read_head(session)

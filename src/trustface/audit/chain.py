@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 GENESIS = "0" * 64
 FORMAT = "trustface-audit/1"
@@ -127,19 +127,32 @@ def row_digest(row: dict) -> str:
 # --- verification -------------------------------------------------------------------------------
 
 @dataclass
-class VerifyResult:
+class ChainVerification:
+    """The outcome of walking the whole chain: ``ok``, how many ``events`` linked, the seq of the
+    first bad event (``first_bad``) with the ``reason``, and the seq the signed head names.
+
+    (Not to be confused with the gallery's 1:1 match result, :class:`trustface.gallery.VerifyResult`.)"""
+
     ok: bool
     events: int
     first_bad: int | None = None
     reason: str = ""
     head_seq: int | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "events": self.events, "first_bad_seq": self.first_bad,
                 "reason": self.reason, "head_seq": self.head_seq}
 
 
-def verify_rows(rows: Iterable[dict], head, key: bytes) -> VerifyResult:
+class SignedHead(Protocol):
+    """The chain head as stored: the last seq, its hash and the HMAC signature over both."""
+
+    seq: int
+    hash: str
+    signature: str
+
+
+def verify_rows(rows: Iterable[dict[str, Any]], head: SignedHead | None, key: bytes) -> ChainVerification:
     """Walk the chain in seq order and check every link, then the signed head."""
     prev = GENESIS
     expected = 1
@@ -148,44 +161,44 @@ def verify_rows(rows: Iterable[dict], head, key: bytes) -> VerifyResult:
         seq = row["seq"]
         if seq != expected:
             if seq > expected:
-                return VerifyResult(False, count, expected,
+                return ChainVerification(False, count, expected,
                                     f"event seq {expected} is missing (deleted or reordered); next is {seq}")
-            return VerifyResult(False, count, seq, f"event seq {seq} out of order")  # pragma: no cover
+            return ChainVerification(False, count, seq, f"event seq {seq} out of order")  # pragma: no cover
         if row["type"] not in EVENT_TYPES:
-            return VerifyResult(False, count, seq, f"event seq {seq} has unknown type {row['type']!r}")
+            return ChainVerification(False, count, seq, f"event seq {seq} has unknown type {row['type']!r}")
         if row["prev_hash"] != prev:
-            return VerifyResult(False, count, seq,
+            return ChainVerification(False, count, seq,
                                 f"event seq {seq} does not link to event seq {seq - 1} (prev_hash mismatch)")
         try:
             json.loads(row["payload"])
             digest = row_digest(row)
         except (ValueError, TypeError):
-            return VerifyResult(False, count, seq, f"event seq {seq} has an unreadable payload")
+            return ChainVerification(False, count, seq, f"event seq {seq} has an unreadable payload")
         if link(prev, digest) != row["hash"]:
-            return VerifyResult(False, count, seq, f"event seq {seq} was altered (hash mismatch)")
+            return ChainVerification(False, count, seq, f"event seq {seq} was altered (hash mismatch)")
         prev = row["hash"]
         expected += 1
         count += 1
     last = expected - 1
     if head is None:
         if count == 0:
-            return VerifyResult(True, 0, head_seq=None)
-        return VerifyResult(False, count, last, "the signed chain head is missing")
+            return ChainVerification(True, 0, head_seq=None)
+        return ChainVerification(False, count, last, "the signed chain head is missing")
     if not hmac.compare_digest(sign_head(key, head.seq, head.hash), head.signature):
-        return VerifyResult(False, count, head.seq, "the chain head signature is invalid (head edited)",
+        return ChainVerification(False, count, head.seq, "the chain head signature is invalid (head edited)",
                             head_seq=head.seq)
     if head.seq > last:
-        return VerifyResult(False, count, last + 1,
+        return ChainVerification(False, count, last + 1,
                             f"events after seq {last} are missing (truncated): the signed head is at seq "
                             f"{head.seq}", head_seq=head.seq)
     if head.seq < last:
-        return VerifyResult(False, count, head.seq + 1,
+        return ChainVerification(False, count, head.seq + 1,
                             f"event seq {head.seq + 1} is not covered by the signed head (appended outside "
                             f"trustface or head rolled back)", head_seq=head.seq)
     if head.hash != prev:
-        return VerifyResult(False, count, head.seq, f"event seq {head.seq} does not match the signed head",
+        return ChainVerification(False, count, head.seq, f"event seq {head.seq} does not match the signed head",
                             head_seq=head.seq)
-    return VerifyResult(True, count, head_seq=head.seq)
+    return ChainVerification(True, count, head_seq=head.seq)
 
 
 # --- evidence bundles ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,12 +61,13 @@ def lfw_descriptors(lfw_dir: Path, cache_dir: Path, *, workers: int | None = Non
 
 # --- pieces of the benchmark -----------------------------------------------------------------------
 
-def _rss() -> int:
+def rss_bytes() -> int:
+    """This process's resident set size in bytes (Linux)."""
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * 4096
 
 
-def _split(vectors, person, names):
+def _split(vectors: np.ndarray, person: np.ndarray, names: np.ndarray) -> dict[int, list[int]]:
     """People whose images all described. Gallery people: even index; others give non-mated probes."""
     ok = ~np.isnan(vectors[:, 0])
     by_person: dict[int, list[int]] = {}
@@ -82,15 +84,15 @@ def template_policy(vectors, person, names, limit: float) -> dict:
     mean_t = np.stack([vectors[people[p][:2]].mean(axis=0) for p in keys])
     multi_t = np.concatenate([vectors[people[p][:2]] for p in keys])
     multi_owner = np.repeat(np.arange(len(keys)), 2)
-    probes, truth = [], []
+    probe_rows: list[np.ndarray] = []
+    truth_ids: list[int] = []
     for k, p in enumerate(keys):
         for i in people[p][2:]:
-            probes.append(vectors[i])
-            truth.append(k)
-    probes, truth = np.stack(probes), np.array(truth)
-    out = {"people": len(keys), "probes": int(len(probes)), "enrolment_photos": 2}
+            probe_rows.append(vectors[i])
+            truth_ids.append(k)
+    probes, truth = np.stack(probe_rows), np.array(truth_ids)
+    out: dict[str, Any] = {"people": len(keys), "probes": int(len(probes)), "enrolment_photos": 2}
     for name, templates, owner in (("mean", mean_t, np.arange(len(keys))), ("multi", multi_t, multi_owner)):
-        d = np.linalg.norm(probes[:, None, :] - templates[None, :, :], axis=2) if len(templates) < 3000 else None
         best_d = np.empty(len(probes))
         best_o = np.empty(len(probes), dtype=np.int64)
         for s in range(0, len(probes), 256):
@@ -98,7 +100,6 @@ def template_policy(vectors, person, names, limit: float) -> dict:
             j = block.argmin(axis=1)
             best_d[s:s + 256] = block[np.arange(len(j)), j]
             best_o[s:s + 256] = owner[j]
-        del d
         rank1 = float(np.mean(best_o == truth))
         hit = float(np.mean((best_o == truth) & (best_d <= limit)))
         out[name] = {"rank1": round(rank1, 4), "tpir_at_threshold": round(hit, 4), "fnir_at_threshold": round(1 - hit, 4)}
@@ -112,14 +113,16 @@ def identification(vectors, person, names, limit: float, policy: str = "mean") -
     keys = sorted(people)
     enrolled = keys[0::2]
     others = keys[1::2]
-    templates, mated, truth = [], [], []
+    template_rows: list[np.ndarray] = []
+    mated: list[int] = []
+    truth_ids: list[int] = []
     for k, p in enumerate(enrolled):
         idx = people[p]
         n_enrol = 2 if len(idx) >= 3 else 1
-        templates.append(vectors[idx[:n_enrol]].mean(axis=0) if policy == "mean" else vectors[idx[0]])
+        template_rows.append(vectors[idx[:n_enrol]].mean(axis=0) if policy == "mean" else vectors[idx[0]])
         mated += idx[n_enrol:]
-        truth += [k] * (len(idx) - n_enrol)
-    templates = np.stack(templates)
+        truth_ids += [k] * (len(idx) - n_enrol)
+    templates = np.stack(template_rows)
     non_mated = [i for p in others for i in people[p]]
 
     def top1(qs):
@@ -129,7 +132,7 @@ def identification(vectors, person, names, limit: float, policy: str = "mean") -
 
     md, mj = top1(mated)
     nd, _ = top1(non_mated)
-    truth = np.array(truth)
+    truth = np.array(truth_ids)
     fpir_t = float(np.quantile(nd, 0.01))
     correct = mj == truth
     return {
@@ -199,11 +202,11 @@ def scale(size: int, ident: dict, vectors, limit: float, *, queries: int = 400, 
     is_mated = np.concatenate([np.ones(len(mated), bool), np.zeros(len(non), bool),
                                np.isin(more, ident["_mated"])])
     approximate = size > exact_limit
-    rss0 = _rss()
+    rss0 = rss_bytes()
     t0 = time.perf_counter()
     index = gindex.VectorIndex.build(ids, gallery, subjects, exact_limit=exact_limit, rerank=rerank)
     build_s = time.perf_counter() - t0
-    overhead = (_rss() - rss0) / len(gallery) - 128 * 4  # the subject id strings are counted too
+    overhead = (rss_bytes() - rss0) / len(gallery) - 128 * 4  # the subject id strings are counted too
     # ground truth: exact, batched
     flat = faiss.IndexFlatL2(128)
     flat.add(gallery)
@@ -217,15 +220,16 @@ def scale(size: int, ident: dict, vectors, limit: float, *, queries: int = 400, 
     decision_exact = np.sqrt(np.maximum(gt_d[:, 0], 0)) <= limit
     decision = np.where(got_d <= limit, got, -1)
     # approximate distances are never below exact ones, so a disagreement can only be a missed match
-    out = {"size": int(size), "index": "pq-fastscan+rerank" if approximate else "exact", "query_p50_ms": round(p50, 3),
-           "query_p99_ms": round(p99, 3), "recall_at_1": round(float(agree.mean()), 5),
-           "recall_at_1_mated": round(float(agree[is_mated].mean()), 5),
-           "recall_misses": int((~agree).sum()),
-           "recall_at_1_on_exact_matches": round(float(agree[decision_exact].mean()), 5)
-           if decision_exact.any() else None,
-           "decision_agreement": round(float(np.mean(decision == np.where(decision_exact, gt_i[:, 0], -1))), 5),
-           "build_s": round(build_s, 2), "bytes_per_template": round(float(overhead), 1),
-           "real_templates": int(min(len(real), size)), "latency_queries": 200, "recall_queries": int(len(q))}
+    out: dict[str, Any] = {
+        "size": int(size), "index": "pq-fastscan+rerank" if approximate else "exact", "query_p50_ms": round(p50, 3),
+        "query_p99_ms": round(p99, 3), "recall_at_1": round(float(agree.mean()), 5),
+        "recall_at_1_mated": round(float(agree[is_mated].mean()), 5),
+        "recall_misses": int((~agree).sum()),
+        "recall_at_1_on_exact_matches": round(float(agree[decision_exact].mean()), 5)
+        if decision_exact.any() else None,
+        "decision_agreement": round(float(np.mean(decision == np.where(decision_exact, gt_i[:, 0], -1))), 5),
+        "build_s": round(build_s, 2), "bytes_per_template": round(float(overhead), 1),
+        "real_templates": int(min(len(real), size)), "latency_queries": 200, "recall_queries": int(len(q))}
     if approximate:
         out.update(rerank=rerank, fast_scan=gindex.PQ_SPEC)
     del index
@@ -251,7 +255,7 @@ def _approx_alternatives(gallery, q, truth, limit) -> dict:
     import faiss
     from usearch.index import Index
 
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     u = Index(ndim=128, metric="l2sq", dtype="f32", connectivity=16, expansion_add=128, expansion_search=64)
     u.add(np.arange(len(gallery)), gallery, threads=2)
@@ -275,132 +279,6 @@ def _approx_alternatives(gallery, q, truth, limit) -> dict:
     return out
 
 
-_NOTICE = {"controller": "Bench Ltd.", "contact": "dpo@bench.example", "purposes": ["door_access"],
-           "methods": "1:N identification at the entrance", "categories": ["face template"],
-           "retention": "365 days", "rights_procedure": "ask at the desk", "necessity": "benchmark",
-           "impact": "encrypted templates", "withdrawal": "at any time"}
-_PIA = {"lawfulness_necessity": "bench", "rights_impact": "bench", "risks": "bench", "protections": "bench"}
-
-
-def _world(dep):
-    """A tenant, a residential site, door_access (verify, identify), notice and PIA."""
-    from trustface.policy import sites
-
-    with dep.transaction() as s:
-        t = sites.create_tenant(s, name="Bench", contact="dpo@bench.example", actor="admin:bench")
-        site = sites.create_site(s, tenant_id=t.id, name="Bench site", site_type="residential", jurisdiction="cn",
-                                 actor="admin:bench")
-        p = sites.create_purpose(s, site_id=site.id, name="door_access", allowed_modes=["verify", "identify"],
-                                 legal_basis="consent", necessity_justification="bench", retention_days=365,
-                                 actor="admin:bench")
-        n = sites.create_notice(s, site_id=site.id, content=_NOTICE, actor="admin:bench")
-        sites.publish_notice(s, notice_id=n.id, actor="admin:bench")
-        sites.approve_pia(s, purpose_id=p.id, modes=["verify", "identify"], sections=_PIA, approver="dpo",
-                          actor="admin:bench")
-        sites.record_legal_basis(s, purpose_id=p.id, mode="identify", basis="consent", justification="bench",
-                                 approver="dpo", actor="admin:bench")
-        return t.id, site.id, p.id, n.content_hash
-
-
-def enrolment(lfw_dir: Path, workdir: Path, photos: int) -> dict:
-    """Enrol real LFW photos one subject per transaction: subject, consent, grant, quality gate,
-    descriptor, protection, encryption, store, audit, commit (SQLite, synchronous FULL)."""
-    from trustface.deployment import Deployment, init_deployment
-    from trustface.errors import TrustfaceError
-    from trustface.gallery import Gallery
-    from trustface.policy import gate, ledger
-
-    d = workdir / "enrol"
-    init_deployment(d)
-    dep = Deployment(d)
-    tenant, site, _, notice = _world(dep)
-    gallery = Gallery(dep)
-    paths = [files[0] for _, files in lfw_people(lfw_dir, 1)][:photos]
-    refused: dict[str, int] = {}
-    t_all = time.perf_counter()
-    for path in paths:
-        with dep.transaction() as s:
-            sub = ledger.create_subject(s, tenant_id=tenant, age_band="18+", actor="admin:bench").id
-            ledger.give_consent(s, subject_id=sub, site_id=site, purpose="door_access", mode="identify",
-                                notice_hash=notice, channel="kiosk", method="click", actor=f"subject:{sub}")
-            grant = gate.authorize(s, tenant_id=tenant, site_id=site, purpose="door_access", mode="identify",
-                                   subject_id=sub)
-            try:
-                gallery.enrol(s, grant, [path])
-            except TrustfaceError as exc:
-                refused[exc.code] = refused.get(exc.code, 0) + 1
-    elapsed = time.perf_counter() - t_all
-    dep.close()
-    ok = len(paths) - sum(refused.values())
-    return {"photos": len(paths), "enrolled": ok, "refused": refused, "seconds": round(elapsed, 2),
-            "per_enrolment_ms": round(1000 * elapsed / len(paths), 1),
-            "enrolments_per_s": round(len(paths) / elapsed, 2),
-            "includes": "subject + consent + grant + quality gate + descriptor + protect + AES-GCM + store + "
-                        "audit events + commit (fsync), one transaction per photo, one process"}
-
-
-def rebuild_from_store(gallery_vectors: np.ndarray, workdir: Path, *, chunk: int = 50_000) -> dict:
-    """Write ``len(gallery_vectors)`` encrypted templates (one subject each, real keys and AEAD) into
-    a SQLite deployment, then time :meth:`Gallery.open` (the start-up rebuild) and its memory."""
-    from trustface import audit
-    from trustface.db import repo
-    from trustface.db.models import GallerySubjectKey, GalleryTemplate, Subject
-    from trustface.deployment import Deployment, init_deployment
-    from trustface.engine import MODEL_VERSION
-    from trustface.gallery import Gallery, protection
-    from trustface.gallery.keys import KeyRing, tenant_key
-    from trustface.policy._common import utc
-
-    d = workdir / f"rebuild-{len(gallery_vectors)}"
-    init_deployment(d)
-    dep = Deployment(d)
-    tenant, site, purpose, _ = _world(dep)
-    ring = KeyRing(dep.keys.tenant_kek_seed)
-    now = utc(None)
-    with dep.transaction() as s:
-        tenant_key(s, ring, tenant, now, create=True)
-        audit.record(s, "admin", actor="admin:bench", payload={"action": "bench_keys"})
-    kek, matrix = ring.kek(tenant, 1), ring.matrix(tenant, 1)
-    t0 = time.perf_counter()
-    n = len(gallery_vectors)
-    for start in range(0, n, chunk):
-        block = protection.protect(gallery_vectors[start:start + chunk], matrix)
-        subjects, keys, templates = [], [], []
-        for j, vec in enumerate(block):
-            sid, tid = f"sub_b{start + j:012d}", f"tpl_b{start + j:012d}"
-            dk = protection.new_data_key()
-            subjects.append({"id": sid, "tenant_id": tenant, "created_at": now})
-            keys.append({"subject_id": sid, "tenant_id": tenant, "key_version": 1, "created_at": now,
-                         "wrapped_key": protection.wrap_key(dk, kek)})
-            templates.append({"template_id": tid, "tenant_id": tenant, "site_id": site, "purpose_id": purpose,
-                              "mode": "identify", "subject_id": sid, "key_version": 1, "model_version": MODEL_VERSION,
-                              "created_at": now, "ciphertext": protection.seal(vec, dk, protection.aad(
-                                  tenant, sid, tid, MODEL_VERSION, site_id=site, purpose_id=purpose, mode="identify",
-                                  key_version=1))})
-        with dep.transaction() as s:
-            repo.bulk_insert(s, Subject, subjects)
-            repo.bulk_insert(s, GallerySubjectKey, keys)
-            repo.bulk_insert(s, GalleryTemplate, templates)
-            repo.bump_gallery_generation(s, site, purpose, "identify")
-            audit.record(s, "admin", actor="admin:bench", payload={"action": "bench_load", "templates": len(templates)})
-    write_s = time.perf_counter() - t0
-    db_bytes = sum(p.stat().st_size for p in d.iterdir() if p.name.startswith("trustface.db"))
-    dep.close()
-    dep = Deployment(d)
-    rss0 = _rss()
-    t0 = time.perf_counter()
-    gallery = Gallery.open(dep)
-    open_s = time.perf_counter() - t0
-    rss = _rss() - rss0
-    size = gallery.size(site, purpose)
-    failures = len(gallery.integrity_failures)
-    del gallery
-    dep.close()
-    return {"templates": n, "load_s": round(write_s, 1), "rebuild_s": round(open_s, 2),
-            "rss_after_rebuild_bytes_per_template": round(rss / max(1, size), 1), "indexed": size,
-            "integrity_failures": failures, "database_bytes_per_template": round(db_bytes / n, 1)}
-
-
 def run(*, lfw_dir: Path, cache_dir: Path, sizes: list[int], enrol_photos: int = 200, rebuild_sizes=None,
         rebuild: bool = True, workers: int | None = None, compare_at: int = 100_000) -> dict:
     import datetime as dt
@@ -411,8 +289,9 @@ def run(*, lfw_dir: Path, cache_dir: Path, sizes: list[int], enrol_photos: int =
     import tempfile
 
     from trustface import engine
+    from trustface.bench.gallery_deployment import enrolment, rebuild_from_store
     from trustface.gallery import index as gindex
-    from trustface.gallery import store
+    from trustface.gallery.enrolment import TEMPLATE_POLICY
 
     vectors, person, names = lfw_descriptors(lfw_dir, cache_dir, workers=workers)
     op, limit = engine.threshold(None)
@@ -421,7 +300,7 @@ def run(*, lfw_dir: Path, cache_dir: Path, sizes: list[int], enrol_photos: int =
                     "command": " ".join(["trustface", *sys.argv[1:]]),
                     "model": engine.MODEL_VERSION, "operating_point": op, "threshold": limit,
                     "exact_limit": gindex.EXACT_LIMIT, "rerank": gindex.RERANK, "fast_scan": gindex.PQ_SPEC,
-                    "template_policy": store.TEMPLATE_POLICY}
+                    "template_policy": TEMPLATE_POLICY}
     report["template_policy_measurement"] = template_policy(vectors, person, names, limit)
     ident = identification(vectors, person, names, limit)
     report["identification"] = {k: v for k, v in ident.items() if not k.startswith("_")}

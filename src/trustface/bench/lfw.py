@@ -238,11 +238,14 @@ def impostor_distances(vectors: np.ndarray, identities: Sequence[str]) -> np.nda
     return np.concatenate(chunks)
 
 
-def calibrate(vectors: np.ndarray, paths: Sequence[str]) -> dict[str, float]:
-    """Thresholds at which the given share of impostor comparisons is accepted."""
+def calibrate(vectors: np.ndarray, paths: Sequence[str]) -> tuple[dict[str, float], int]:
+    """Thresholds (Euclidean distance) at which each share of impostor comparisons in
+    :data:`TARGET_FMRS` is accepted, and how many impostor pairs they were measured on.
+
+    ``vectors``: (N, 128) descriptors of the images at ``paths`` (one folder per identity)."""
     identities = [Path(p).parent.name for p in paths]
     impostor = impostor_distances(vectors, identities)
-    points = {}
+    points: dict[str, float] = {}
     for name in TARGET_FMRS:
         points[name] = round(float(np.quantile(impostor, float(name))), 4)
     return points, int(len(impostor))

@@ -82,6 +82,11 @@ def _frame(data: bytes, t_ms: float | None) -> passive.Frame:
     return passive.Frame(imaging.load_image(data), data, t_ms)
 
 
+def _bytes_of(frame: passive.Frame) -> bytes:
+    """The bytes a frame was uploaded as (every frame of this harness comes from :func:`_frame`)."""
+    return frame.data if frame.data is not None else _jpeg(frame.pixels)
+
+
 # --- sources ------------------------------------------------------------------------------------
 
 def decode_video(path: Path) -> tuple[list[np.ndarray], list[float], str]:
@@ -95,8 +100,8 @@ def decode_video(path: Path) -> tuple[list[np.ndarray], list[float], str]:
                               capture_output=True, text=True, check=True).stdout.strip().split(",")
         w, h = int(info[0]), int(info[1])
         num, den = (float(x) for x in info[2].split("/"))
-        frames = np.frombuffer(probe.stdout, np.uint8).reshape(-1, h, w, 3)
-        return [np.ascontiguousarray(f) for f in frames], [i * 1000.0 * den / num for i in range(len(frames))], "ffmpeg"
+        video = np.frombuffer(probe.stdout, np.uint8).reshape(-1, h, w, 3)
+        return [np.ascontiguousarray(f) for f in video], [i * 1000.0 * den / num for i in range(len(video))], "ffmpeg"
     try:
         import imageio.v3 as iio  # type: ignore[import-not-found]
     except ImportError:
@@ -165,14 +170,14 @@ def attacks_from(b: Presentation, index: int, rng: np.random.Generator, turn: in
     pick = b.frames[0]  # the frame the gate decided on
     variant = ("exact", "reencoded", "noisy")[turn % 3]
     if variant == "exact":
-        still = [pick.data] * BURST
+        still = [_bytes_of(pick)] * BURST
     elif variant == "reencoded":
         still = [_jpeg(pick.pixels, int(rng.integers(80, 96)))] * BURST
     else:
         still = [_jpeg(_noisy(pick.pixels, rng), int(rng.integers(85, 96))) for _ in range(BURST)]
     out = [Presentation("still_replay", str(index), [_frame(d, t) for d, t in zip(still, times, strict=False)], index, variant)]
     session_variant = "exact" if turn % 2 == 0 else "reencoded"
-    session = [f.data if session_variant == "exact" else _jpeg(f.pixels, int(rng.integers(85, 96))) for f in b.frames]
+    session = [_bytes_of(f) if session_variant == "exact" else _jpeg(f.pixels, int(rng.integers(85, 96))) for f in b.frames]
     out.append(Presentation("session_replay", str(index), [_frame(d, t) for d, t in zip(session, times, strict=False)], index,
                             session_variant))
     source = b.unseen if b.unseen is not None else b.frames[0].pixels
@@ -236,11 +241,11 @@ def evaluate(stream: list[Presentation], *, burst: bool, model) -> dict:
                     store.report("phash", fp.phash, p.label, now)
         else:
             store.remember(GATE, verdict.fingerprints, now)  # passed: remembered like a real pass
-    apcer = {s: tallies[s].rate() for s in SPECIES if tallies[s].total}
+    apcer = {s: rate for s in SPECIES if (rate := tallies[s].rate()) is not None}  # species with presentations
     return {
         "apcer": apcer,
         "apcer_worst": max(apcer.values()) if apcer else None,
-        "apcer_worst_species": max(apcer, key=apcer.get) if apcer else None,
+        "apcer_worst_species": max(apcer, key=apcer.__getitem__) if apcer else None,
         "bpcer": tallies["bona_fide"].rate(),
         "counts": {k: {"presentations": t.total, "errors": t.wrong, "signals": dict(sorted(t.signals.items()))}
                    for k, t in tallies.items() if t.total},

@@ -24,7 +24,7 @@ from trustface.db import access_store, repo
 from trustface.db.models import Notice
 from trustface.errors import TrustfaceError
 from trustface.policy import codes, profiles, sites
-from trustface.policy._common import sha256_hex
+from trustface.policy._common import not_found, sha256_hex
 from trustface.policy.vocab import NOTICE_FIELDS
 
 LANGS = ("zh", "en")
@@ -96,6 +96,8 @@ def build_content(session: Session, site_id: str, kind: str = "general") -> dict
     """The notice content for a site, from its live configuration, in both languages."""
     site = sites.get_site(session, site_id)
     tenant = repo.tenant(session, site.tenant_id)
+    if tenant is None:  # the foreign key makes this unreachable short of a damaged database
+        raise not_found("tenant", site.tenant_id)
     profile = profiles.load(site.jurisdiction)
     purposes = repo.purposes_of_site(session, site_id)
     if not purposes:
@@ -203,7 +205,8 @@ def _pick(value, lang: str):
 def _purpose_line(p: dict, lang: str) -> str:
     modes = ("、" if lang == "zh" else ", ").join(
         MODE_NAMES.get(m, {}).get(lang, m).split("（" if lang == "zh" else " (")[0] for m in p.get("modes", []))
-    basis = BASIS_NAMES.get(p.get("legal_basis"), {}).get(lang, p.get("legal_basis", ""))
+    basis_id = str(p.get("legal_basis", ""))
+    basis = BASIS_NAMES.get(basis_id, {}).get(lang, basis_id)
     days = p.get("retention_days")
     if lang == "zh":
         return f"{p.get('name')}：{modes}；依据：{basis}；保存{days}天"

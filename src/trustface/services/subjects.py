@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from trustface.access.keys import Principal
-from trustface.db import access_store, repo
+from trustface.db import access_store, gallery_store, repo
 from trustface.db.models import Purpose
 from trustface.services import scope
 from trustface.services.context import Context
@@ -40,7 +40,7 @@ def of_tenant(ctx: Context, who: Principal, tenant_id: str) -> list[dict[str, An
                 out.append({"id": subj.id, "age_band": subj.age_band,
                             "age_basis": "birth_date" if subj.birth_date else "age_band",
                             "suspended": subj.suspended_at is not None,
-                            "templates": repo.count_gallery_templates(s, subj.id), "consents": consents})
+                            "templates": gallery_store.count_templates(s, subj.id), "consents": consents})
             if len(page) < PAGE:
                 return out
             after = page[-1].id

@@ -1,0 +1,118 @@
+"""Access checks: no gate takes a face as the only way in and everyone who does not use face holds a
+working credential (R6); identification and analysis at business premises and public places have
+a legal basis and signage (R18)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trustface.compliance.checks.context import FAIL, PASS, SAMPLE, WARN, Context, Result, sample
+from trustface.db import compliance_store
+from trustface.policy.vocab import ANALYZE, IDENTIFY, PREMISES_SITE_TYPES
+
+
+def face_only_gates(ctx: Context) -> Result:
+    face_only, visitor_only = [], []
+    for g in ctx.gates:
+        methods = g.methods.split(",")
+        if methods == ["face"]:
+            face_only.append(g)
+        elif "face" in methods and set(methods) <= {"face", "visitor_pass"}:
+            visitor_only.append(g)
+    created = {g.id: ctx.seqs(["admin"], ["gate_created"], gate_id=g.id) for g in face_only + visitor_only}
+    evidence: dict[str, Any] = {"gates": len(ctx.gates), "face_only_gates": [g.id for g in face_only],
+                                "face_or_visitor_pass_only_gates": [g.id for g in visitor_only],
+                                "gate_methods": {g.id: g.methods.split(",") for g in ctx.gates[:SAMPLE]},
+                                "audit_seqs": sorted(s for v in created.values() for s in v)}
+    if face_only:
+        outside = [g.id for g in face_only if not created[g.id]]
+        evidence["summary"] = (f"{len(face_only)} of {len(ctx.gates)} gates take only a face: "
+                               f"{', '.join(g.name for g in face_only)}")
+        if outside:
+            evidence["configured_outside_trustface"] = outside
+            evidence["summary"] += (f"; {len(outside)} of them have no gate_created audit event (written to the "
+                                    "database directly: trustface refuses such a gate with E_FACE_ONLY_POLICY)")
+        return Result(FAIL, evidence, f"Add a PIN, card or QR method to {', '.join(g.name for g in face_only)}.")
+    if visitor_only:
+        evidence["summary"] = (f"{len(visitor_only)} gates offer face and visitor passes only: residents who decline "
+                               "face have no credential of their own there")
+        return Result(WARN, evidence, "Add PIN, card or QR to gates that offer only face and visitor passes.")
+    evidence["summary"] = (f"all {len(ctx.gates)} gates offer a non-face method" if ctx.gates
+                           else "the site has no gates")
+    return Result(PASS, evidence)
+
+
+def declined_alternative(ctx: Context) -> Result:
+    face_gates = [g for g in ctx.gates if "face" in g.methods.split(",")]
+    accepted = {m for g in ctx.gates for m in g.methods.split(",") if m not in ("face", "visitor_pass")}
+    with_templates = {(t[0], t[1]) for t in ctx.templates if t[2] == IDENTIFY}
+    face_ok = set()
+    for c, s, p in ctx.active_consents:
+        if c.mode == IDENTIFY and any(g.purpose == p.name for g in face_gates) and (s.id, p.id) in with_templates \
+                and ctx.consent_problem(c, s, p) is None:
+            face_ok.add(s.id)
+    refused = {r.subject_id for r in ctx.refusals}
+    withdrew = {c.subject_id for c, _, _ in ctx.consents if c.status == "withdrawn"}
+    people = {s.id for s in ctx.subjects if s.site_id == ctx.site_id} | refused | withdrew
+    working: dict[str, list[str]] = {}
+    for cred in ctx.credentials:
+        if cred.subject_id and cred.type in accepted and (cred.expires_at is None or cred.expires_at > ctx.now) \
+                and cred.used_at is None:
+            working.setdefault(cred.subject_id, []).append(cred.type)
+    need = people - face_ok
+    stranded = sorted(need - set(working))
+    declined = (refused | withdrew) - face_ok
+    evidence: dict[str, Any] = {"people_at_site": len(people), "enter_by_face": len(face_ok), "need_non_face_way_in": len(need),
+                                "declined_or_withdrew": len(declined), "with_working_credential": len(need & set(working)),
+                                "without_working_credential": len(stranded), "sample_subject_ids": stranded[:SAMPLE],
+                                "credential_types_gates_accept": sorted(accepted),
+                                "audit_seqs": sorted(e["seq"] for e in ctx.site_events(["consent"])
+                                                     if e["payload"].get("action") in ("refused", "withdrawn")
+                                                     and e.get("subject_id") in set(stranded))[:SAMPLE]}
+    if not ctx.gates:
+        evidence["summary"] = "the site has no gates: nobody needs a credential here"
+        return Result(PASS, evidence)
+    if stranded:
+        declined_stranded = [s for s in stranded if s in declined]
+        evidence["summary"] = (f"{len(stranded)} people who do not enter by face hold no credential a gate accepts "
+                               f"({len(declined_stranded)} of them declined or withdrew face consent)")
+        return Result(FAIL, evidence)
+    evidence["summary"] = (f"{len(need)} people who do not enter by face ({len(declined)} declined or withdrew) each "
+                           f"hold a working {'/'.join(sorted(accepted))} credential" if need
+                           else "everyone registered at the site enters by face with consent" if people
+                           else "nobody is registered at the site yet")
+    return Result(PASS, evidence)
+
+
+def premises_modes(ctx: Context) -> Result:
+    wanted = [(p, m) for p in ctx.purposes for m in p.allowed_modes.split(",") if m in (IDENTIFY, ANALYZE)]
+    signage_seqs = ctx.seqs(["admin"], ["signage_attested"], site_id=ctx.site_id)
+    attested_at = ctx.site.signage_attested_at
+    evidence: dict[str, Any] = {"site_type": ctx.site.site_type, "identify_or_analyze": [f"{p.name}/{m}" for p, m in wanted],
+                                "signage_attested_at": attested_at.isoformat() if attested_at else None,
+                                "signage_attested_by": ctx.site.signage_attested_by, "audit_seqs": signage_seqs[-SAMPLE:],
+                                "device_locations": len(compliance_store.device_locations_of_site(ctx.session, ctx.site_id))}
+    if ctx.site.site_type not in PREMISES_SITE_TYPES:
+        evidence["summary"] = (f"not applicable: a {ctx.site.site_type} site is neither business premises nor a public "
+                               "place (SPC-2(1)); the gate still applies the rule if the type changes")
+        return Result(PASS, evidence)
+    missing_basis = []
+    for p, m in wanted:
+        current = [b for b in ctx.legal_bases if b.purpose_id == p.id and b.mode == m and b.revoked_at is None
+                   and (b.expires_at is None or b.expires_at > ctx.now)]
+        if not current:
+            missing_basis.append(f"{p.name}/{m}")
+    evidence["without_legal_basis"] = missing_basis
+    no_signage = bool(wanted) and ctx.site.signage_attested_at is None
+    evidence["sample_purpose_ids"] = sample(p.id for p, m in wanted if f"{p.name}/{m}" in missing_basis or no_signage)
+    if missing_basis or no_signage:
+        parts = []
+        if missing_basis:
+            parts.append(f"no current legal basis for {', '.join(missing_basis)}")
+        if no_signage:
+            parts.append(f"identify/analyze is switched on at this {ctx.site.site_type} site without a signage attestation")
+        evidence["summary"] = "; ".join(parts)
+        return Result(FAIL, evidence)
+    evidence["summary"] = (f"{len(wanted)} identify/analyze purpose-modes, each with a current legal basis; signage "
+                           "attested" if wanted else f"no identify/analyze at this {ctx.site.site_type} site")
+    return Result(PASS, evidence)
