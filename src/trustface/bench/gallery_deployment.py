@@ -69,6 +69,9 @@ def enrolment(lfw_dir: Path, workdir: Path, photos: int) -> dict:
                                 notice_hash=notice, channel="kiosk", method="click", actor=f"subject:{sub}")
             grant = gate.authorize(s, tenant_id=tenant, site_id=site, purpose="door_access", mode="identify",
                                    subject_id=sub)
+            if isinstance(grant, gate.Denial):
+                refused[grant.code] = refused.get(grant.code, 0) + 1
+                continue
             try:
                 gallery.enrol(s, grant, [path])
             except TrustfaceError as exc:

@@ -103,7 +103,7 @@ def decode_video(path: Path) -> tuple[list[np.ndarray], list[float], str]:
         video = np.frombuffer(probe.stdout, np.uint8).reshape(-1, h, w, 3)
         return [np.ascontiguousarray(f) for f in video], [i * 1000.0 * den / num for i in range(len(video))], "ffmpeg"
     try:
-        import imageio.v3 as iio  # type: ignore[import-not-found]
+        import imageio.v3 as iio
     except ImportError:
         return [], [], "none"
     frames = [np.asarray(f)[:, :, :3] for f in iio.imiter(path)]

@@ -8,7 +8,7 @@ import platform
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional, cast
 
 import typer
 from rich.console import Console
@@ -16,6 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from trustface.cli import app
 from trustface.errors import TrustfaceError
+
+DetectMethod = Literal["hog", "cnn", "auto"]
 
 err = Console(stderr=True)
 
@@ -52,11 +54,13 @@ def detect(
     """Print the faces found in each photo (boxes as left, top, right, bottom; quality) as JSON."""
     from trustface import engine, imaging
 
+    if method not in ("hog", "cnn", "auto"):
+        _fail(f"--method is hog, cnn or auto, not {method!r}")
     results, failed = [], 0
     for path in images:
         try:
             image = imaging.load_image(path)
-            faces = engine.detect(image, method=method, upsample=upsample)
+            faces = engine.detect(image, method=cast(DetectMethod, method), upsample=upsample)
             results.append({
                 "image": str(path),
                 "width": image.shape[1],
@@ -103,7 +107,7 @@ def compare(
     if pairs is not None and images:
         _fail("give either two photos or --pairs FILE, not both")
     engine.threshold(fmr)  # refuse an unknown operating point before any work
-    pair_list = _read_pairs_tsv(pairs) if pairs else [(str(images[0]), str(images[1]))]
+    pair_list = _read_pairs_tsv(pairs) if pairs else [(str(images[0]), str(images[1]))] if images else []
 
     unique = sorted({p for pair in pair_list for p in pair})
     if len(unique) > 4:
@@ -119,9 +123,9 @@ def compare(
         ra, rb = by_path[a], by_path[b]
         row: dict = {"a": a, "b": b, "distance": None, "similarity": None, "same": None, "error": None}
         bad = ra if ra.error else rb if rb.error else None
-        if bad is not None:
+        if bad is not None and bad.error is not None:
             row["error"] = {**bad.error, "image": bad.path}
-        else:
+        elif ra.descriptor is not None and rb.descriptor is not None:
             result = engine.compare(ra.descriptor, rb.descriptor, fmr)
             row.update(distance=round(result.distance, 6), similarity=round(result.similarity, 6), same=result.same)
         rows.append(row)
