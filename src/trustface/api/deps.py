@@ -9,7 +9,8 @@ import binascii
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Iterator, Literal
+from functools import cached_property
+from typing import Annotated, Any, Iterator, Literal
 
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -23,18 +24,26 @@ from trustface.api.limits import RateLimiter
 from trustface.errors import E_IMAGE_INVALID, E_INVALID_ARGUMENT, TrustfaceError
 from trustface.policy.vocab import MODES
 from trustface.services import scope
+from trustface.services.context import Context
 
 
 @dataclass
 class Services:
     """One per app: the opened deployment, its gallery (search indexes in memory), the credential
-    key and the rate limiter."""
+    key and the rate limiter. Routes hand :attr:`context` to the use cases in
+    :mod:`trustface.services`."""
 
-    deployment: object
-    gallery: object
+    deployment: Any
+    gallery: Any
     credential_secret: bytes
     limiter: RateLimiter
     max_images: int = 5
+
+    @cached_property
+    def context(self) -> Context:
+        """The use-case context: this app's deployment, gallery, settings and credential key."""
+        return Context(deployment=self.deployment, gallery=self.gallery, settings=self.deployment.settings,
+                       credential_secret=self.credential_secret)
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -48,6 +57,14 @@ def services(request: Request) -> Services:
 
 
 Svc = Annotated[Services, Depends(services)]
+
+
+def context(request: Request) -> Context:
+    return services(request).context
+
+
+#: the use-case context, as a route parameter
+Ctx = Annotated[Context, Depends(context)]
 
 
 def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> keys.Principal:
@@ -247,6 +264,6 @@ def image_body(**fields: dict) -> dict:
     return body
 
 
-__all__ = ["Body", "Caller", "json_content", "parse", "Services", "Svc", "access", "caller", "granted", "image_body",
-           "images_and_fields",
-           "json_object", "scoped_gate", "scoped_site", "scoped_subject", "services", "tenant_for", "text_field"]
+__all__ = ["Body", "Caller", "Ctx", "Services", "Svc", "access", "caller", "context", "granted", "image_body",
+           "images_and_fields", "json_content", "json_object", "parse", "scoped_gate", "scoped_site", "scoped_subject",
+           "services", "tenant_for", "text_field"]
