@@ -4,8 +4,9 @@ with their agreed signatures. They run today's steps exactly as the API routes r
 (``api/routes/faces.py`` enrol, ``api/routes/sites.py`` create_gate,
 ``api/routes/subjects.py`` issue_credential), without importing the API.
 
-AT MERGE: delete this module and import ``faces`` and ``gates`` from ``trustface.services`` in
-``web/console_residents.py`` and ``web/console_gates.py`` (the call sites do not change).
+AT MERGE: delete this module and change two imports (the call sites do not change):
+``web/console_residents.py``: ``from trustface.services import faces, gates``;
+``web/console_gates.py``: ``from trustface.services import gates as gate_service``.
 """
 
 from __future__ import annotations
