@@ -10,7 +10,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any, Iterator, Literal
+from typing import Annotated, Any, Iterator, Literal, get_args
 
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -131,7 +131,8 @@ def unsafe_text(value) -> str | None:
 
 
 #: a processing mode (policy.vocab.MODES), as the OpenAPI enum
-Mode = Literal[MODES]
+Mode = Literal["verify", "identify", "analyze", "keep_photo"]
+assert get_args(Mode) == MODES, "api.deps.Mode must list policy.vocab.MODES"
 
 
 class Body(BaseModel):
@@ -253,7 +254,7 @@ def text_field(values: dict, name: str, *, required: bool = True, max_len: int =
 
 def image_body(**fields: dict) -> dict:
     """OpenAPI request body for an image route with extra form/JSON ``fields`` (name -> schema)."""
-    body = {"requestBody": {"required": True, "content": {}}}
+    body: dict[str, Any] = {"requestBody": {"required": True, "content": {}}}
     for media in ("multipart/form-data", "application/json"):
         props = {"image": ({"type": "array", "items": {"type": "string", "format": "binary"}}
                            if media.startswith("multipart") else

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -89,9 +89,10 @@ def intel_list(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
 
     with _context(directory) as ctx:
         found = intel.blocklist(ctx, cli_principal())
-    rows = [{"kind": r.kind, "value": r.value, "species": r.species, "source": r.source, "count": r.count,
-             "first_seen": r.first_seen.isoformat(), "last_seen": r.last_seen.isoformat(),
-             "valid_until": r.valid_until.isoformat() if r.valid_until else None} for r in found]
+    rows: list[dict[str, Any]] = [{"kind": r.kind, "value": r.value, "species": r.species, "source": r.source, "count": r.count,
+                                   "first_seen": r.first_seen.isoformat(), "last_seen": r.last_seen.isoformat(),
+                                   "valid_until": r.valid_until.isoformat() if r.valid_until else None}
+                                  for r in found]
     _print(rows, as_json, "\n".join(f"{r['kind']:7} {r['source']:6} {r['species']:16} x{r['count']} {r['value'][:16]}..."
                                     for r in rows) or "the blocklist is empty")
 
@@ -110,7 +111,7 @@ def bench_pad(
 
     root = data or data_root()
     try:
-        result = pad.run(root, people=people, seed=seed)
+        result: dict[str, Any] = pad.run(root, people=people, seed=seed)
     except FileNotFoundError as exc:
         _fail(str(exc))
     text = json.dumps(result, indent=2)

@@ -3,7 +3,7 @@ processing-rules page in Chinese or English. Thin: parse, call :mod:`trustface.s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
@@ -37,8 +37,9 @@ def assessment(site_id: str, who: Caller, ctx: Ctx,
 
 
 #: a refusal of the page is the JSON error envelope, not HTML (FastAPI would document it as text/html)
-_JSON_ERRORS = {status: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
-                for status in (400, 401, 403, 404, 409, 413, 415, 422, 429)}
+_ENVELOPE = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+_JSON_ERRORS: dict[int | str, dict[str, Any]] = {status: {"content": _ENVELOPE}
+                                                 for status in (400, 401, 403, 404, 409, 413, 415, 422, 429)}
 
 
 @router.get("/public/sites/{site_id}/notice.html", tags=["public"], response_class=HTMLResponse,
