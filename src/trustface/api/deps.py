@@ -23,7 +23,7 @@ from trustface.access.codes import E_MALFORMED_REQUEST, E_UNSUPPORTED_MEDIA
 from trustface.api.limits import RateLimiter
 from trustface.errors import E_IMAGE_INVALID, E_INVALID_ARGUMENT, TrustfaceError
 from trustface.policy.vocab import MODES
-from trustface.services import scope
+from trustface.services import accounts, scope
 from trustface.services.context import Context
 
 
@@ -71,12 +71,7 @@ def caller(request: Request, authorization: Annotated[str | None, Header()] = No
     token = None
     if authorization and authorization[:7].lower() == "bearer ":
         token = authorization[7:].strip()
-    svc = services(request)
-    with svc.deployment.session() as session:
-        try:
-            return keys.authenticate(session, token)
-        finally:
-            session.rollback()
+    return accounts.authenticate(context(request), token)
 
 
 Caller = Annotated[keys.Principal, Depends(caller)]

@@ -48,6 +48,13 @@ class ConsoleAccount:
 
 # --- API keys --------------------------------------------------------------------------------------
 
+def authenticate(ctx: Context, token: str | None) -> Principal:
+    """The caller behind a bearer token, or E_UNAUTHENTICATED (unknown, wrong, revoked or expired).
+    Read-only."""
+    with ctx.read() as s:
+        return keys.authenticate(s, token, now=ctx.now())
+
+
 def create_key(ctx: Context, who: Principal, *, role: str, name: str, tenant_id: str | None = None,
                site_id: str | None = None, subject_id: str | None = None,
                expires_in: dt.timedelta | None = None) -> KeyIssued:
