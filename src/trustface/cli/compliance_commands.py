@@ -86,10 +86,10 @@ def pia_create(site: SiteOpt, purpose: Annotated[str, typer.Option("--purpose", 
                out: OutOpt = None, directory: DirOpt = None) -> None:
     """Write a PIA draft (YAML): facts filled in from the live site, judgements marked TODO."""
     from trustface.compliance import pia
-    from trustface.services import admin
+    from trustface.services import purposes
 
     with _context(directory) as ctx:
-        doc = admin.draft_pia(ctx, cli_principal(), site, purpose=purpose, modes=_modes(modes))
+        doc = purposes.draft_pia(ctx, cli_principal(), site, purpose=purpose, modes=_modes(modes))
     _emit(pia.dump(doc).encode("utf-8"), out)
 
 
@@ -100,11 +100,11 @@ def pia_approve(file: Annotated[Path, typer.Option("--file", help="The completed
                 directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
     """Approve a completed PIA (refused while a section says TODO); prints the PIA id."""
     from trustface.compliance import pia
-    from trustface.services import admin
+    from trustface.services import purposes
 
     doc = pia.load(file.read_text("utf-8"))
     with _context(directory) as ctx:
-        done = admin.approve_pia_document(ctx, cli_principal(actor), doc, approver=approver)
+        done = purposes.approve_pia_document(ctx, cli_principal(actor), doc, approver=approver)
     _print({"pia_id": done.id, **done.status}, as_json, done.id)
 
 
@@ -112,10 +112,10 @@ def pia_approve(file: Annotated[Path, typer.Option("--file", help="The completed
 @_handled
 def pia_status(site: SiteOpt, directory: DirOpt = None, as_json: JsonOpt = False) -> None:
     """Each purpose's PIA state: fresh, stale (and why), missing or not required."""
-    from trustface.services import admin
+    from trustface.services import purposes
 
     with _context(directory) as ctx:
-        rows = admin.pia_states(ctx, cli_principal(), site)
+        rows = purposes.pia_states(ctx, cli_principal(), site)
     text = "\n".join(f"{r['purpose']}: {r['state']}" + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else "")
                      for r in rows) or "no purposes"
     _print(rows, as_json, text)
@@ -155,8 +155,8 @@ def purpose_set_modes(site: SiteOpt, name: Annotated[str, typer.Option("--purpos
                       modes: Annotated[str, typer.Option("--modes", help="e.g. verify,identify")],
                       directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Switch a purpose's modes; identify/analyze need an approved, fresh PIA first (E_PIA_MISSING)."""
-    from trustface.services import admin
+    from trustface.services import purposes
 
     with _context(directory) as ctx:
-        p = admin.set_purpose_modes(ctx, cli_principal(actor), site, purpose=name, modes=modes)
+        p = purposes.set_purpose_modes(ctx, cli_principal(actor), site, purpose=name, modes=modes)
     typer.echo(json.dumps({"purpose": p.name, "modes": list(p.modes)}))

@@ -268,10 +268,10 @@ def purpose_add(site: Annotated[str, typer.Option("--site")], name: Annotated[st
                 retention_days: Annotated[int, typer.Option("--retention-days")],
                 directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Declare a purpose (finite retention required); prints its id."""
-    from trustface.services import admin
+    from trustface.services import purposes
 
     with _context(directory) as ctx:
-        typer.echo(admin.create_purpose(ctx, cli_principal(actor), site, name=name, allowed_modes=modes,
+        typer.echo(purposes.create_purpose(ctx, cli_principal(actor), site, name=name, allowed_modes=modes,
                                         legal_basis=legal_basis, necessity_justification=necessity,
                                         retention_days=retention_days).id)
 

@@ -1,7 +1,8 @@
-"""Deployment administration, one place for every door: tenants, sites, purposes, legal bases
-and impact assessments, signage, processing-rules notices, subjects and suspensions. API keys and
-console accounts are in :mod:`trustface.services.accounts`; the audit trail, assessments and
-retention in :mod:`trustface.services.oversight`.
+"""Deployment administration, one place for every door: tenants, sites and their gates (read),
+signage, processing-rules notices, subjects and suspensions. Purposes, legal bases and impact
+assessments are in :mod:`trustface.services.purposes`; API keys and console accounts in
+:mod:`trustface.services.accounts`; the audit trail, assessments and retention in
+:mod:`trustface.services.oversight`.
 
 Transaction rule, for every function here: one transaction holds the permission's scope check,
 the change made through :mod:`trustface.policy.sites` / :mod:`trustface.policy.ledger` /
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,28 +23,14 @@ from sqlalchemy.orm import Session
 from trustface.access import service as access
 from trustface.access.keys import Principal
 from trustface.db import access_store, repo
-from trustface.db.models import Notice, Purpose, Site
+from trustface.db.models import Notice, Site
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
 from trustface.policy import codes, ledger, sites
 from trustface.services import scope
 from trustface.services.context import Context
+from trustface.services.purposes import PurposeView
 
 # --- views -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PurposeView:
-    id: str
-    name: str
-    modes: tuple[str, ...]
-    retention_days: int
-
-    @classmethod
-    def of(cls, row: Purpose) -> PurposeView:
-        return cls(row.id, row.name, tuple(row.allowed_modes.split(",")), row.retention_days)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "modes": list(self.modes), "retention_days": self.retention_days}
 
 
 @dataclass(frozen=True)
@@ -117,15 +104,6 @@ class PublicNotice:
 class TenantView:
     id: str
     name: str
-
-
-@dataclass(frozen=True)
-class PiaApproved:
-    id: str
-    purpose: str
-    modes: tuple[str, ...]
-    #: the purpose's PIA state after approval (:meth:`trustface.policy.sites.PiaStatus.to_dict`)
-    status: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -213,85 +191,6 @@ def attest_signage(ctx: Context, who: Principal, site_id: str, *, attested_by: s
                                     now=ctx.now())
         assert site.signage_attested_at is not None
         return SignageAttested(site.id, site.signage_attested_at)
-
-
-# --- purposes, legal bases, impact assessments -----------------------------------------------------
-
-def create_purpose(ctx: Context, who: Principal, site_id: str, *, name: str, allowed_modes: str | Sequence[str],
-                   legal_basis: str, necessity_justification: str, retention_days: int) -> PurposeView:
-    """Declare a purpose with its modes ("verify,identify" or a list) and a finite retention
-    (SPC-11, R13); identify and analyze need an approved impact assessment at use (R20)."""
-    who.require("sites:write")
-    with ctx.tx() as s:
-        scope.site(s, who, site_id)
-        p = sites.create_purpose(s, site_id=site_id, name=name, allowed_modes=allowed_modes, legal_basis=legal_basis,
-                                 necessity_justification=necessity_justification, retention_days=retention_days,
-                                 actor=who.actor, now=ctx.now())
-        return PurposeView.of(p)
-
-
-def set_purpose_modes(ctx: Context, who: Principal, site_id: str, *, purpose: str,
-                      modes: str | Sequence[str]) -> PurposeView:
-    """Switch a purpose's modes; identify/analyze need an approved, fresh PIA first (E_PIA_MISSING)."""
-    who.require("sites:write")
-    with ctx.tx() as s:
-        scope.site(s, who, site_id)
-        p = sites.set_purpose_modes(s, purpose_id=sites.get_purpose(s, site_id, purpose).id, modes=modes,
-                                    actor=who.actor, now=ctx.now())
-        return PurposeView.of(p)
-
-
-def _pia_approved(session: Session, pia_id: str, purpose: Purpose, modes: Sequence[str]) -> PiaApproved:
-    return PiaApproved(pia_id, purpose.name, tuple(modes), sites.pia_status(session, purpose.id).to_dict())
-
-
-def approve_pia(ctx: Context, who: Principal, site_id: str, *, purpose: str, modes: Sequence[str],
-                sections: Mapping[str, str], approver: str) -> PiaApproved:
-    """Record an approved impact assessment for a purpose and modes (PIPL-55, CAC-9, R20)."""
-    who.require("sites:write")
-    with ctx.tx() as s:
-        scope.site(s, who, site_id)
-        p = sites.get_purpose(s, site_id, purpose)
-        pia = sites.approve_pia(s, purpose_id=p.id, modes=list(modes), sections=dict(sections), approver=approver,
-                                actor=who.actor, now=ctx.now())
-        return _pia_approved(s, pia.id, p, modes)
-
-
-def approve_pia_document(ctx: Context, who: Principal, document: dict[str, Any], *, approver: str) -> PiaApproved:
-    """Approve a completed PIA document (:mod:`trustface.compliance.pia`; refused while a section
-    says TODO). The document names its site, which must be the caller's."""
-    from trustface.compliance import pia
-
-    who.require("sites:write")
-    with ctx.tx() as s:
-        site_id = document.get("site_id")
-        if isinstance(site_id, str):
-            scope.site(s, who, site_id)
-        row = pia.approve(s, document, approver=approver, actor=who.actor, now=ctx.now())
-        p = repo.purpose_of_site(s, row.purpose_id)
-        assert p is not None
-        return _pia_approved(s, row.id, p, row.modes.split(","))
-
-
-def draft_pia(ctx: Context, who: Principal, site_id: str, *, purpose: str,
-              modes: Sequence[str] | None = None) -> dict[str, Any]:
-    """A PIA draft: facts filled in from the live site, judgements marked TODO (read-only)."""
-    from trustface.compliance import pia
-
-    who.require("sites:write")
-    with ctx.read() as s:
-        scope.site(s, who, site_id)
-        return pia.draft(s, site_id, purpose, modes=list(modes) if modes else None, now=ctx.now())
-
-
-def pia_states(ctx: Context, who: Principal, site_id: str) -> list[dict[str, Any]]:
-    """Each purpose's PIA state: fresh, stale (and why), missing or not required."""
-    from trustface.compliance import pia
-
-    who.require("sites:read")
-    with ctx.read() as s:
-        scope.site(s, who, site_id)
-        return pia.status(s, site_id)
 
 
 # --- notices ---------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Tenants, sites, purposes, PIAs, signage, notices (and the public notice page), gates and
-visitor passes. Thin: parse, call :mod:`trustface.services.admin` (gates and visitor passes:
+visitor passes. Thin: parse, call :mod:`trustface.services` (admin, purposes; gates and visitor passes:
 :mod:`trustface.access.service`), format."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pydantic import Field
 
 from trustface.access import service as access
 from trustface.api.deps import Body, Caller, Ctx, Mode, Svc, json_content, scoped_site
-from trustface.services import admin
+from trustface.services import admin, purposes
 
 router = APIRouter(tags=["sites"])
 public = APIRouter(tags=["public"])
@@ -65,7 +65,7 @@ class PurposeIn(Body):
 
 @router.post("/v1/sites/{site_id}/purposes", status_code=201, dependencies=JSON)
 def create_purpose(site_id: str, body: PurposeIn, who: Caller, ctx: Ctx) -> dict:
-    p = admin.create_purpose(ctx, who, site_id, name=body.name, allowed_modes=body.allowed_modes,
+    p = purposes.create_purpose(ctx, who, site_id, name=body.name, allowed_modes=body.allowed_modes,
                              legal_basis=body.legal_basis, necessity_justification=body.necessity_justification,
                              retention_days=body.retention_days)
     return {"id": p.id, "name": p.name, "modes": list(p.modes), "retention_days": p.retention_days}
@@ -81,7 +81,7 @@ class PiaIn(Body):
 @router.post("/v1/sites/{site_id}/pias", status_code=201, dependencies=JSON)
 def approve_pia(site_id: str, body: PiaIn, who: Caller, ctx: Ctx) -> dict:
     """Record an approved impact assessment for a purpose and modes (PIPL-55, CAC-9, R20)."""
-    pia = admin.approve_pia(ctx, who, site_id, purpose=body.purpose, modes=body.modes, sections=body.sections,
+    pia = purposes.approve_pia(ctx, who, site_id, purpose=body.purpose, modes=body.modes, sections=body.sections,
                             approver=body.approver)
     return {"id": pia.id, "purpose": body.purpose, "modes": body.modes}
 
