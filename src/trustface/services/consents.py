@@ -79,12 +79,12 @@ class ConsentRequest:
         for key in REQUIRED_TEXT:
             if not isinstance(payload.get(key), str):
                 raise invalid(f"consent payload field {key!r} is required", ("R1",))
-        site_id = payload.get("site_id")
+        site_id = payload.get("site_id") or None  # none given: the subject's own site
         if site_id is not None and not isinstance(site_id, str):
             raise TrustfaceError(E_MALFORMED_REQUEST, "site_id is the id of a site")
-        initiated_by = payload.get("initiated_by")
-        if initiated_by is not None and initiated_by not in ledger.INITIATORS:
-            raise invalid(f"initiated_by must be one of {', '.join(ledger.INITIATORS)}", ("R7",))
+        # checked by the ledger when it counts: a subject's own key never states it (R7)
+        stated = payload.get("initiated_by")
+        initiated_by = None if stated is None else str(stated)
         return cls(purpose=payload["purpose"], mode=payload["mode"], channel=payload["channel"],
                    method=payload["method"], notice_version=version, notice_hash=notice_hash, site_id=site_id,
                    guardian=payload.get("guardian"), written_release=payload.get("written_release"),
