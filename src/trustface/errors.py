@@ -48,6 +48,8 @@ class TrustfaceError(Exception):
         self.code = code
         self.message = message
         self.requirements = tuple(requirements) if requirements is not None else CATALOGUE[code].requirements
+        #: seconds until a rate-limited caller may try again (E_RATE_LIMITED only)
+        self.retry_after: int | None = None
 
     @property
     def http_status(self) -> int:

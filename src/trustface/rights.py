@@ -81,6 +81,7 @@ def restrict_subject(session: Session, subject_id: str, *, reason: str, actor: s
                      now: dt.datetime | None = None) -> dict:
     """Restrict processing (PIPL-44, GDPR-18): the gate refuses every face operation at once."""
     s = ledger.suspend_subject(session, subject_id=subject_id, reason=reason, kind="restrict", actor=actor, now=now)
+    assert s.suspended_at is not None
     return {"id": s.id, "suspended": s.suspension_kind, "since": s.suspended_at.isoformat()}
 
 
@@ -99,6 +100,7 @@ def erase_subject(session: Session, subject_id: str, *, actor: str, channel: str
     withdrawn = []
     for consent in repo.active_consents(session, subject_id):
         purpose = repo.purpose_of_site(session, consent.purpose_id)
+        assert purpose is not None  # a consent's purpose row is never deleted
         ledger.withdraw_consent(session, subject_id=subject_id, site_id=purpose.site_id, purpose=purpose.name,
                                 mode=consent.mode, channel=channel, actor=actor, now=now)
         withdrawn.append(consent.id)

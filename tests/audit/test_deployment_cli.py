@@ -151,6 +151,42 @@ def test_R14_consent_withdraw_and_suspend_commands(workflow):
                        "door_access", "--mode", "verify"), "E_CONSENT_MISSING")
 
 
+def test_R7_cli_consent_is_processor_initiated_and_refused_in_the_cooldown(workflow, tmp_path):
+    """Staff entering a consent at the command line are the processor asking: within the cooldown
+    after a refusal it is refused (E_REPROMPT_COOLDOWN), as through the API and the console, unless
+    they state that the person asked (R7, NDSR-22(5); issue 15)."""
+    from trustface.deployment import Deployment
+    from trustface.policy import ledger
+
+    url, d, site = workflow["url"], workflow["dir"], workflow["site"]
+    sub = ok(url, "subject", "add", "--dir", d, "--tenant", workflow["tenant"], "--age-band", "18+")
+    with Deployment(d, database_url=url) as dep, dep.transaction() as s:
+        ledger.record_refusal(s, subject_id=sub, site_id=site, purpose="door_access", mode="verify", channel="desk",
+                              actor="admin:test")
+    give = ("consent", "give", "--dir", d, "--subject", sub, "--site", site, "--purpose", "door_access", "--mode",
+            "verify", "--notice-hash", workflow["notice_hash"])
+    one_line_error(cli(url, *give), "E_REPROMPT_COOLDOWN")
+    asked = tmp_path / "asked.json"
+    asked.write_text(json.dumps({"initiated_by": "subject"}))
+    assert ok(url, *give, "--extra", str(asked)).startswith("con_")
+    bundle = json.loads(ok(url, "audit", "export", "--dir", d, "--subject", sub))
+    given = [e["payload"] for e in bundle["events"] if e["type"] == "consent" and e["payload"]["action"] == "given"]
+    assert [g["initiated_by"] for g in given] == ["subject"]
+
+
+def test_R6_R7_cli_consent_refuse_starts_the_cooldown(workflow):
+    url, d, site = workflow["url"], workflow["dir"], workflow["site"]
+    sub = ok(url, "subject", "add", "--dir", d, "--tenant", workflow["tenant"], "--age-band", "18+")
+    out = ok(url, "consent", "refuse", "--dir", d, "--subject", sub, "--site", site, "--purpose", "door_access",
+             "--mode", "verify")
+    assert out.startswith(f"refused {sub}")
+    one_line_error(cli(url, "consent", "give", "--dir", d, "--subject", sub, "--site", site, "--purpose",
+                       "door_access", "--mode", "verify", "--notice-hash", workflow["notice_hash"]),
+                   "E_REPROMPT_COOLDOWN")
+    assert ok(url, "consent", "give", "--dir", d, "--subject", sub, "--site", site, "--purpose", "door_access",
+              "--mode", "verify", "--notice-hash", workflow["notice_hash"], "--subject-asked").startswith("con_")
+
+
 def test_bad_input_is_one_line_and_nonzero(workflow, tmp_path):
     url, d = workflow["url"], workflow["dir"]
     one_line_error(cli(url, "site", "add", "--dir", d, "--tenant", workflow["tenant"], "--name", "Mall",

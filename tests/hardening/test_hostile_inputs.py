@@ -492,7 +492,7 @@ def test_console_forms_refuse_unsafe_text(api, world):
 
     from fastapi.testclient import TestClient
 
-    from trustface.web import users
+    from trustface.access import accounts as users
 
     password = "a long enough passphrase for the desk"
     with api.dep.transaction() as s:

@@ -110,7 +110,7 @@ def _all_text(api) -> str:
 
 
 def test_pins_and_passwords_are_argon2id_and_nothing_is_stored_in_clear(api):
-    from trustface.web import users
+    from trustface.access import accounts as users
 
     root = api.admin["key"]
     w = build_site(api, root, minors_notice=False)
@@ -218,7 +218,7 @@ def _routes(routes, prefix: str = ""):
 def test_every_state_changing_page_refuses_a_form_without_its_token(api):
     from fastapi.testclient import TestClient
 
-    from trustface.web import users
+    from trustface.access import accounts as users
 
     root = api.admin["key"]
     w = build_site(api, root, minors_notice=False)

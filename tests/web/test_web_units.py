@@ -11,10 +11,11 @@ from db_fixtures import ADMIN, make_world
 from fastapi.testclient import TestClient
 
 from trustface import audit
+from trustface.access import accounts as users
 from trustface.api import create_app
 from trustface.db import audit_store, web_store
 from trustface.errors import TrustfaceError
-from trustface.web import i18n, users
+from trustface.web import i18n
 from trustface.web.security import fingerprint, safe_next, sign, unsign
 
 PASSWORD = "a long enough passphrase"

@@ -13,8 +13,9 @@ from fastapi import FastAPI
 from trustface import __version__
 from trustface.api import errors
 from trustface.api.deps import Services
-from trustface.api.limits import BodySizeLimit, RateLimiter, SafePath
+from trustface.api.limits import BodySizeLimit, SafePath
 from trustface.api.routes import audit, compliance, faces, keys, sites, subjects
+from trustface.ratelimit import RateLimiter
 from trustface.services.context import Context
 
 DESCRIPTION = """\
@@ -62,7 +63,9 @@ def create_app(directory: Path | str | None = None, *, database_url: str | None 
                              409: {"model": errors.ErrorEnvelope}, 413: {"model": errors.ErrorEnvelope},
                              415: {"model": errors.ErrorEnvelope}, 422: {"model": errors.ErrorEnvelope},
                              429: {"model": errors.ErrorEnvelope}})
-    app.state.trustface = Services(Context.open(dep, gallery), limiter)
+    ctx = Context.open(dep, gallery)
+    app.state.context = ctx  # the pages' use-case context (trustface.web.render.context_of)
+    app.state.trustface = Services(ctx, limiter)
     errors.install(app)
     for module in (sites, subjects, faces, audit, keys, compliance):
         app.include_router(module.router)

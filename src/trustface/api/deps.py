@@ -6,28 +6,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Iterator, Literal, overload
+from typing import Annotated, Any, Literal, get_args, overload
 
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy.orm import Session
 
 from trustface.access import keys
 from trustface.access import service as access
 from trustface.access.codes import E_MALFORMED_REQUEST, E_UNSUPPORTED_MEDIA
-from trustface.api.limits import RateLimiter
 from trustface.errors import E_IMAGE_INVALID, E_INVALID_ARGUMENT, TrustfaceError
 from trustface.policy.vocab import MODES
-from trustface.services import scope
+from trustface.ratelimit import RateLimiter
+from trustface.safetext import UNSAFE_TEXT_MESSAGE, unsafe_text
+from trustface.services import accounts, scope
 from trustface.services.context import Context
-
-if TYPE_CHECKING:
-    from trustface.deployment import Deployment
-    from trustface.gallery import Gallery
 
 
 @dataclass
@@ -39,26 +33,8 @@ class Services:
     limiter: RateLimiter
 
     @property
-    def deployment(self) -> Deployment:
-        return self.ctx.deployment
-
-    @property
-    def gallery(self) -> Gallery:
-        return self.ctx.gallery
-
-    @property
-    def credential_secret(self) -> bytes:
-        return self.ctx.credential_secret
-
-    @property
     def max_images(self) -> int:
         return self.ctx.settings.max_images
-
-    @contextmanager
-    def tx(self) -> Iterator[Session]:
-        """A transaction: committed when the block ends, rolled back on any error."""
-        with self.ctx.tx() as session:
-            yield session
 
 
 def services(request: Request) -> Services:
@@ -68,16 +44,19 @@ def services(request: Request) -> Services:
 Svc = Annotated[Services, Depends(services)]
 
 
+def context(request: Request) -> Context:
+    return services(request).ctx
+
+
+#: the use-case context, as a route parameter
+Ctx = Annotated[Context, Depends(context)]
+
+
 def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> keys.Principal:
     token = None
     if authorization and authorization[:7].lower() == "bearer ":
         token = authorization[7:].strip()
-    svc = services(request)
-    with svc.deployment.session() as session:
-        try:
-            return keys.authenticate(session, token)
-        finally:
-            session.rollback()
+    return accounts.authenticate(context(request), token)
 
 
 Caller = Annotated[keys.Principal, Depends(caller)]
@@ -103,41 +82,17 @@ def json_content(request: Request) -> None:
         raise TrustfaceError(E_UNSUPPORTED_MEDIA, "send the body as application/json")
 
 
-#: characters refused anywhere in request text (names, ids, free text, JSON keys): NUL (PostgreSQL
-#: cannot store it: a 500 there, stored as-is by SQLite) and the other C0/C1 controls except tab and
-#: line breaks; bidi embedding/override/isolate controls, which make text display other than it reads
-#: ("Trojan Source", CVE-2021-42574); invisible zero-width spaces and the BOM; lone surrogates (a JSON
-#: "\ud800" escape), which no database encoding can store. ZWJ/ZWNJ and LRM/RLM stay: scripts need them.
-UNSAFE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2060\u2066-\u2069"
-                         "\ufeff\ud800-\udfff]")
-UNSAFE_TEXT_MESSAGE = ("text must not contain control characters, bidirectional overrides, zero-width spaces or "
-                       "unpaired surrogates")
-
-
-def unsafe_text(value) -> str | None:
-    """The first string in ``value`` (nested dicts and lists, keys included) holding a character of
-    :data:`UNSAFE_TEXT`, or None. Iterative: a deeply nested body cannot exhaust the stack."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if UNSAFE_TEXT.search(item):
-                return item
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-    return None
+# the text rule is shared with the pages (trustface.safetext)
 
 
 #: a processing mode (policy.vocab.MODES), as the OpenAPI enum
-Mode = Literal[MODES]
+Mode = Literal["verify", "identify", "analyze", "keep_photo"]
+assert get_args(Mode) == MODES, "api.deps.Mode must list policy.vocab.MODES"
 
 
 class Body(BaseModel):
     """Base of JSON request bodies: unknown fields are refused (E_MALFORMED_REQUEST), and so is
-    text with characters of :data:`UNSAFE_TEXT`."""
+    text with characters of :data:`trustface.safetext.UNSAFE_TEXT`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -258,7 +213,7 @@ def text_field(values: dict, name: str, *, required: bool = True, max_len: int =
 
 def image_body(**fields: dict) -> dict:
     """OpenAPI request body for an image route with extra form/JSON ``fields`` (name -> schema)."""
-    body = {"requestBody": {"required": True, "content": {}}}
+    body: dict[str, Any] = {"requestBody": {"required": True, "content": {}}}
     for media in ("multipart/form-data", "application/json"):
         props = {"image": ({"type": "array", "items": {"type": "string", "format": "binary"}}
                            if media.startswith("multipart") else
@@ -269,6 +224,6 @@ def image_body(**fields: dict) -> dict:
     return body
 
 
-__all__ = ["Body", "Caller", "json_content", "parse", "Services", "Svc", "access", "caller", "granted", "image_body",
-           "images_and_fields",
-           "json_object", "scoped_gate", "scoped_site", "scoped_subject", "services", "tenant_for", "text_field"]
+__all__ = ["Body", "Caller", "Ctx", "Services", "Svc", "access", "caller", "context", "granted", "image_body",
+           "images_and_fields", "json_content", "json_object", "parse", "scoped_gate", "scoped_site", "scoped_subject",
+           "services", "tenant_for", "text_field"]

@@ -68,7 +68,7 @@ def first_validation_message(errors) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(TrustfaceError)
     async def _refusal(request: Request, exc: TrustfaceError):
-        headers = {"Retry-After": str(getattr(exc, "retry_after", 1))} if exc.code == E_RATE_LIMITED else None
+        headers = {"Retry-After": str(exc.retry_after or 1)} if exc.code == E_RATE_LIMITED else None
         if exc.code == E_UNAUTHENTICATED:
             headers = {"WWW-Authenticate": "Bearer"}
         return error_response(exc.code, exc.message, exc.requirements, headers)

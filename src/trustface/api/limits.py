@@ -5,14 +5,11 @@ for expensive routes (429 with Retry-After)."""
 from __future__ import annotations
 
 import json
-import math
-import threading
-import time
 
 from starlette.exceptions import HTTPException
 
-from trustface.access.codes import E_BODY_TOO_LARGE, E_RATE_LIMITED
-from trustface.errors import CATALOGUE, TrustfaceError
+from trustface.access.codes import E_BODY_TOO_LARGE
+from trustface.errors import CATALOGUE
 from trustface.policy.codes import E_NOT_FOUND
 
 
@@ -61,11 +58,11 @@ class BodySizeLimit:
 
 class SafePath:
     """ASGI middleware: a decoded path holding a character refused in request text (NUL, controls,
-    bidi overrides, zero-width spaces: :data:`trustface.api.deps.UNSAFE_TEXT`) names no object, so
+    bidi overrides, zero-width spaces: :data:`trustface.safetext.UNSAFE_TEXT`) names no object, so
     it is answered 404 before any route or database sees it (PostgreSQL fails on a NUL in a query)."""
 
     def __init__(self, app):
-        from trustface.api.deps import UNSAFE_TEXT
+        from trustface.safetext import UNSAFE_TEXT
 
         self.app, self.unsafe = app, UNSAFE_TEXT
 
@@ -81,28 +78,3 @@ class SafePath:
         await self.app(scope, receive, send)
 
 
-class RateLimiter:
-    """Token buckets keyed by (API key, bucket name): ``rate`` requests per minute, bursts up to
-    ``burst``. Thread-safe; memory only (a restart refills every bucket)."""
-
-    def __init__(self, per_minute: dict[str, int], burst: dict[str, int] | None = None):
-        self.per_minute = per_minute
-        self.burst = burst or {name: max(1, rate // 6) for name, rate in per_minute.items()}
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, key_id: str, bucket: str) -> None:
-        rate = self.per_minute.get(bucket)
-        if not rate:
-            return
-        capacity, refill = float(self.burst[bucket]), rate / 60.0
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get((key_id, bucket), (capacity, now))
-            tokens = min(capacity, tokens + (now - last) * refill)
-            if tokens < 1.0:
-                self._buckets[(key_id, bucket)] = (tokens, now)
-                exc = TrustfaceError(E_RATE_LIMITED, f"more than {rate} {bucket} requests a minute with this key")
-                exc.retry_after = max(1, math.ceil((1.0 - tokens) / refill))
-                raise exc
-            self._buckets[(key_id, bucket)] = (tokens - 1.0, now)

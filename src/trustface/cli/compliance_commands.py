@@ -1,8 +1,8 @@
 """Compliance commands: ``assess``, ``pia create|approve|status``, ``notice generate|render`` and
 ``purpose set-modes``.
 
-Thin like every command: parse, call :mod:`trustface.compliance` or :mod:`trustface.policy.sites`,
-print. ``assess`` exits 0 when it produced a report (``--strict``: 1 when a check failed); refusals
+Thin like every command: parse, call :mod:`trustface.services` (oversight, admin) as the deployment
+administrator, print. ``assess`` exits 0 when it produced a report (``--strict``: 1 when a check failed); refusals
 exit 2 with one line on stderr.
 """
 
@@ -20,13 +20,14 @@ from trustface.cli.deployment_commands import (
     ActorOpt,
     DirOpt,
     JsonOpt,
+    _context,
     _fail,
     _handled,
-    _open,
     _print,
     notice_app,
     purpose_app,
 )
+from trustface.services import cli_principal
 
 pia_app = typer.Typer(help="Impact assessments (PIA/DPIA): draft, approve, status.", no_args_is_help=True)
 app.add_typer(pia_app, name="pia")
@@ -55,17 +56,15 @@ def assess_cmd(site: SiteOpt, directory: DirOpt = None,
                                                     help="Write an audit event for this assessment.")] = True,
                actor: ActorOpt = "admin:cli") -> None:
     """Assess a site against the rule packs from its live state; print or write the report."""
-    from trustface.compliance import assessment, report
+    from trustface.compliance import report
+    from trustface.services import oversight
 
     if fmt not in report.FORMATS:
         _fail(f"E_INVALID_ARGUMENT: --format must be one of {', '.join(report.FORMATS)}")
     if fmt == "pdf" and out is None and sys.stdout.isatty():
         _fail("E_INVALID_ARGUMENT: a PDF goes to a file: add --out report.pdf")
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            result = assessment.assess(s, site, directory=dep.directory, regimes=regime or None)
-            if record:
-                result["audit_seq"] = assessment.record(s, result, actor=actor)
+    with _context(directory) as ctx:
+        result = oversight.assess_site(ctx, cli_principal(actor), site, regimes=regime or None, record=record)
     _emit(report.render(result, fmt), out)
     if out is not None:
         counts = result["summary"]
@@ -73,6 +72,10 @@ def assess_cmd(site: SiteOpt, directory: DirOpt = None,
                    err=True)
     if strict and result["summary"]["fail"]:
         raise typer.Exit(1)
+
+
+def _modes(modes: str | None) -> list[str] | None:
+    return [m.strip() for m in modes.split(",")] if modes else None
 
 
 @pia_app.command("create")
@@ -83,10 +86,10 @@ def pia_create(site: SiteOpt, purpose: Annotated[str, typer.Option("--purpose", 
                out: OutOpt = None, directory: DirOpt = None) -> None:
     """Write a PIA draft (YAML): facts filled in from the live site, judgements marked TODO."""
     from trustface.compliance import pia
+    from trustface.services import purposes
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            doc = pia.draft(s, site, purpose, modes=[m.strip() for m in modes.split(",")] if modes else None)
+    with _context(directory) as ctx:
+        doc = purposes.draft_pia(ctx, cli_principal(), site, purpose=purpose, modes=_modes(modes))
     _emit(pia.dump(doc).encode("utf-8"), out)
 
 
@@ -97,25 +100,22 @@ def pia_approve(file: Annotated[Path, typer.Option("--file", help="The completed
                 directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
     """Approve a completed PIA (refused while a section says TODO); prints the PIA id."""
     from trustface.compliance import pia
-    from trustface.policy import sites
+    from trustface.services import purposes
 
     doc = pia.load(file.read_text("utf-8"))
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            row = pia.approve(s, doc, approver=approver, actor=actor)
-            state = sites.pia_status(s, row.purpose_id).to_dict()
-    _print({"pia_id": row.id, **state}, as_json, row.id)
+    with _context(directory) as ctx:
+        done = purposes.approve_pia_document(ctx, cli_principal(actor), doc, approver=approver)
+    _print({"pia_id": done.id, **done.status}, as_json, done.id)
 
 
 @pia_app.command("status")
 @_handled
 def pia_status(site: SiteOpt, directory: DirOpt = None, as_json: JsonOpt = False) -> None:
     """Each purpose's PIA state: fresh, stale (and why), missing or not required."""
-    from trustface.compliance import pia
+    from trustface.services import purposes
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            rows = pia.status(s, site)
+    with _context(directory) as ctx:
+        rows = purposes.pia_states(ctx, cli_principal(), site)
     text = "\n".join(f"{r['purpose']}: {r['state']}" + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else "")
                      for r in rows) or "no purposes"
     _print(rows, as_json, text)
@@ -127,13 +127,12 @@ def notice_generate(site: SiteOpt, kind: Annotated[str, typer.Option("--kind", h
                     publish: Annotated[bool, typer.Option("--publish", help="Publish the new version.")] = False,
                     directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
     """Generate the processing rules from the site's configuration (zh + en) as the next version."""
-    from trustface.compliance import notices
+    from trustface.services import admin
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            n = notices.generate(s, site, kind=kind, publish=publish, actor=actor)
-            info = {"notice_id": n.id, "kind": n.kind, "version": n.version, "content_hash": n.content_hash,
-                    "published": n.published_at is not None}
+    with _context(directory) as ctx:
+        n = admin.generate_notice(ctx, cli_principal(actor), site, kind=kind, publish=publish)
+    info = {"notice_id": n.id, "kind": n.kind, "version": n.version, "content_hash": n.content_hash,
+            "published": n.published_at is not None}
     _print(info, as_json, f"version {n.version} {n.content_hash}" + ("" if info["published"] else " (draft)"))
 
 
@@ -143,11 +142,10 @@ def notice_render(site: SiteOpt, lang: Annotated[str, typer.Option("--lang", hel
                   kind: Annotated[str, typer.Option("--kind", help="general|minors")] = "general",
                   out: OutOpt = None, directory: DirOpt = None) -> None:
     """The published processing rules as an HTML page."""
-    from trustface.compliance import notices
+    from trustface.services import admin
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            html = notices.render_current(s, site, lang=lang, kind=kind)
+    with _context(directory) as ctx:
+        html = admin.notice_page(ctx, site, lang=lang, kind=kind)
     _emit(html.encode("utf-8"), out)
 
 
@@ -157,9 +155,8 @@ def purpose_set_modes(site: SiteOpt, name: Annotated[str, typer.Option("--purpos
                       modes: Annotated[str, typer.Option("--modes", help="e.g. verify,identify")],
                       directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Switch a purpose's modes; identify/analyze need an approved, fresh PIA first (E_PIA_MISSING)."""
-    from trustface.policy import sites
+    from trustface.services import purposes
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            p = sites.set_purpose_modes(s, purpose_id=sites.get_purpose(s, site, name).id, modes=modes, actor=actor)
-            typer.echo(json.dumps({"purpose": p.name, "modes": p.allowed_modes.split(",")}))
+    with _context(directory) as ctx:
+        p = purposes.set_purpose_modes(ctx, cli_principal(actor), site, purpose=name, modes=modes)
+    typer.echo(json.dumps({"purpose": p.name, "modes": list(p.modes)}))

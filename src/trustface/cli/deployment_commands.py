@@ -1,8 +1,9 @@
 """Deployment commands: init, audit verify/export, retention run, and small admin commands
 (tenant, site, purpose, notice, subject, consent, suspend/resume).
 
-Thin: parse, call a service in :mod:`trustface.policy` / :mod:`trustface.audit`, print. Every
-refusal is one line on stderr and a non-zero exit (2; ``audit verify`` exits 1 on a broken chain).
+Thin: parse, call a use case in :mod:`trustface.services` as the deployment administrator named
+``--actor`` (:func:`~trustface.services.cli_principal`), print. Every refusal is one line on stderr
+and a non-zero exit (2; ``audit verify`` exits 1 on a broken chain).
 ``--dir`` defaults to ``$TRUSTFACE_DIR`` or ``./trustface-data``; the database is
 ``$TRUSTFACE_DATABASE_URL`` or ``trustface.db`` in that folder.
 """
@@ -12,13 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 
 from trustface.cli import app
 from trustface.errors import TrustfaceError
+from trustface.services import cli_principal
+
+if TYPE_CHECKING:
+    from trustface.services import Context
 
 audit_app = typer.Typer(help="Verify and export the hash-chained audit trail.", no_args_is_help=True)
 retention_app = typer.Typer(help="Retention: end consents and purge face data when due.", no_args_is_help=True)
@@ -73,6 +80,17 @@ def _open(directory: Path | None):
     return Deployment(directory)
 
 
+@contextmanager
+def _context(directory: Path | None) -> Iterator[Context]:
+    """The use-case context of the deployment in ``directory`` (its search indexes are not built:
+    no command here searches)."""
+    from trustface.gallery import Gallery
+    from trustface.services import Context
+
+    with _open(directory) as dep:
+        yield Context.open(dep, Gallery(dep))
+
+
 def _parse_time(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -118,7 +136,7 @@ def init_cmd(directory: DirOpt = None,
     import os
 
     from trustface import config
-    from trustface.deployment import Deployment, init_deployment
+    from trustface.deployment import init_deployment
 
     target = config.deployment_dir(directory)
     if admin_key_file is not None and admin_key_file.exists():
@@ -138,11 +156,10 @@ def init_cmd(directory: DirOpt = None,
                        "the admin key is printed instead", err=True)
             admin_key_file = None
     if demo:
-        from trustface.demo import setup_demo
+        from trustface.services import admin
 
-        with Deployment(target) as dep:
-            with dep.transaction() as s:
-                made = setup_demo(s, actor="admin:init")
+        with _context(target) as ctx:
+            made = admin.create_demo_property(ctx, cli_principal("admin:init"))
         out.update({k: made[k] for k in ("tenant_id", "site_id", "gate_ids", "notice_version", "notice_hash")})
     if as_json:
         typer.echo(json.dumps(out, indent=2))
@@ -166,12 +183,10 @@ def init_cmd(directory: DirOpt = None,
 @_handled
 def audit_verify(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
     """Check every link of the audit chain and the signed head. Exit 0 clean, 1 on tampering."""
-    from trustface import audit
+    from trustface.services import oversight
 
-    with _open(directory) as dep:
-        with dep.session() as s:
-            result = audit.verify(s)
-            s.rollback()
+    with _context(directory) as ctx:
+        result = oversight.verify_audit_chain(ctx, cli_principal())
     if result.ok:
         _print(result.to_dict(), as_json, f"ok: {result.events} events, chain intact up to the signed head")
         return
@@ -188,14 +203,10 @@ def audit_export(subject: Annotated[str, typer.Option("--subject", help="Subject
                  out: Annotated[Optional[Path], typer.Option("--out", help="Write the bundle here (default: stdout).")] = None,
                  actor: ActorOpt = "admin:cli") -> None:
     """Write the subject's evidence bundle: their events + the proof they are in the chain."""
-    from trustface import audit
-    from trustface.db import repo
+    from trustface.services import rights
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            if repo.subject(s, subject) is None:
-                raise TrustfaceError("E_NOT_FOUND", f"subject {subject!r} does not exist")
-            bundle = audit.export_subject(s, subject, actor=actor)
+    with _context(directory) as ctx:
+        bundle = rights.evidence(ctx, cli_principal(actor), subject).document
     text = json.dumps(bundle, indent=2, ensure_ascii=False)
     if out is None:
         typer.echo(text)
@@ -212,12 +223,11 @@ def retention_run(directory: DirOpt = None,
                   now: Annotated[Optional[str], typer.Option("--now", help="Pretend it is this ISO time (tests).")] = None,
                   as_json: JsonOpt = False) -> None:
     """End consents past min(purpose end, retention, last interaction + profile limit) and purge."""
-    from trustface.policy import retention
+    from trustface.services import oversight
 
     when = _parse_time(now)
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            report = retention.run(s, now=when)
+    with _context(directory) as ctx:
+        report = oversight.run_retention(ctx, cli_principal(), now=when)
     _print(report.to_dict(), as_json, f"retention: checked {report.checked} consents, ended {len(report.ended)}")
 
 
@@ -228,11 +238,10 @@ def retention_run(directory: DirOpt = None,
 def tenant_add(name: Annotated[str, typer.Option("--name")], contact: Annotated[str, typer.Option("--contact")],
                directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Register a processor; prints its id."""
-    from trustface.policy import sites
+    from trustface.services import admin
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            typer.echo(sites.create_tenant(s, name=name, contact=contact, actor=actor).id)
+    with _context(directory) as ctx:
+        typer.echo(admin.create_tenant(ctx, cli_principal(actor), name=name, contact=contact).id)
 
 
 @site_app.command("add")
@@ -243,12 +252,11 @@ def site_add(tenant: Annotated[str, typer.Option("--tenant")], name: Annotated[s
              guardian_age: Annotated[Optional[int], typer.Option("--guardian-age", help="eu only: 13-16")] = None,
              directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Add a site; prints its id."""
-    from trustface.policy import sites
+    from trustface.services import admin
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            typer.echo(sites.create_site(s, tenant_id=tenant, name=name, site_type=site_type, jurisdiction=jurisdiction,
-                                         guardian_age=guardian_age, actor=actor).id)
+    with _context(directory) as ctx:
+        typer.echo(admin.create_site(ctx, cli_principal(actor), tenant_id=tenant, name=name, site_type=site_type,
+                                     jurisdiction=jurisdiction, guardian_age=guardian_age).id)
 
 
 @purpose_app.command("add")
@@ -260,13 +268,19 @@ def purpose_add(site: Annotated[str, typer.Option("--site")], name: Annotated[st
                 retention_days: Annotated[int, typer.Option("--retention-days")],
                 directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Declare a purpose (finite retention required); prints its id."""
-    from trustface.policy import sites
+    from trustface.services import purposes
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            typer.echo(sites.create_purpose(s, site_id=site, name=name, allowed_modes=modes, legal_basis=legal_basis,
-                                            necessity_justification=necessity, retention_days=retention_days,
-                                            actor=actor).id)
+    with _context(directory) as ctx:
+        typer.echo(purposes.create_purpose(ctx, cli_principal(actor), site, name=name, allowed_modes=modes,
+                                        legal_basis=legal_basis, necessity_justification=necessity,
+                                        retention_days=retention_days).id)
+
+
+def _json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        _fail(f"{path} is not JSON: {exc.msg}")
 
 
 @notice_app.command("publish")
@@ -276,17 +290,12 @@ def notice_publish(site: Annotated[str, typer.Option("--site")],
                    kind: Annotated[str, typer.Option("--kind", help="general|minors")] = "general",
                    directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Create and publish the next notice version; prints its content hash."""
-    from trustface.policy import sites
+    from trustface.services import admin
 
-    try:
-        content = json.loads(file.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        _fail(f"{file} is not JSON: {exc.msg}")
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            n = sites.create_notice(s, site_id=site, content=content, kind=kind, actor=actor)
-            sites.publish_notice(s, notice_id=n.id, actor=actor)
-            typer.echo(n.content_hash)
+    content = _json_file(file)
+    with _context(directory) as ctx:
+        notice = admin.create_notice(ctx, cli_principal(actor), site, content=content, kind=kind, publish=True)
+    typer.echo(notice.content_hash)
 
 
 @subject_app.command("add")
@@ -296,55 +305,75 @@ def subject_add(tenant: Annotated[str, typer.Option("--tenant")],
                 age_band: Annotated[Optional[str], typer.Option("--age-band", help="e.g. 18+ or 14-17")] = None,
                 directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Add a pseudonymous subject; prints its id."""
-    from trustface.policy import ledger
+    from trustface.services import admin
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            typer.echo(ledger.create_subject(s, tenant_id=tenant, birth_date=_parse_date(birth_date),
-                                             age_band=age_band, actor=actor).id)
+    born = _parse_date(birth_date)
+    with _context(directory) as ctx:
+        typer.echo(admin.create_subject(ctx, cli_principal(actor), tenant_id=tenant, birth_date=born,
+                                        age_band=age_band).id)
+
+
+SubjectOpt = Annotated[str, typer.Option("--subject")]
+SiteOpt = Annotated[str, typer.Option("--site")]
+PurposeOpt = Annotated[str, typer.Option("--purpose")]
+ModeOpt = Annotated[str, typer.Option("--mode")]
 
 
 @consent_app.command("give")
 @_handled
-def consent_give(subject: Annotated[str, typer.Option("--subject")], site: Annotated[str, typer.Option("--site")],
-                 purpose: Annotated[str, typer.Option("--purpose")], mode: Annotated[str, typer.Option("--mode")],
+def consent_give(subject: SubjectOpt, site: SiteOpt, purpose: PurposeOpt, mode: ModeOpt,
                  notice_hash: Annotated[str, typer.Option("--notice-hash", help="Hash of the notice shown.")],
                  channel: Annotated[str, typer.Option("--channel", help="kiosk|app|desk|paper")] = "desk",
                  method: Annotated[str, typer.Option("--method", help="click|signature|written_release")] = "signature",
                  extra: Annotated[Optional[Path], typer.Option("--extra", help="JSON with guardian / written_release.")] = None,
+                 subject_asked: Annotated[bool, typer.Option(
+                     "--subject-asked", help="The person asked for this themselves (else staff are the processor "
+                                             "asking: refused within the cooldown after a refusal, R7).")] = False,
                  directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Record one separate consent (one purpose, one mode); prints the consent id."""
-    from trustface.policy import ledger
+    from trustface.services import consents
 
-    payload = {"subject_id": subject, "site_id": site, "purpose": purpose, "mode": mode, "notice_hash": notice_hash,
-               "channel": channel, "method": method}
+    payload = {"site_id": site, "purpose": purpose, "mode": mode, "notice_hash": notice_hash, "channel": channel,
+               "method": method}
     if extra is not None:
-        try:
-            more = json.loads(extra.read_text("utf-8"))
-        except json.JSONDecodeError as exc:
-            _fail(f"{extra} is not JSON: {exc.msg}")
+        more = _json_file(extra)
         if not isinstance(more, dict):
             _fail(f"{extra} must hold a JSON object")
         payload.update(more)
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            typer.echo(ledger.give_consent_from_payload(s, payload, actor=actor).id)
+    if subject_asked:
+        payload["initiated_by"] = "subject"
+    request = consents.ConsentRequest.from_payload(payload)
+    with _context(directory) as ctx:
+        typer.echo(consents.give(ctx, cli_principal(actor), subject, request).id)
 
 
 @consent_app.command("withdraw")
 @_handled
-def consent_withdraw(subject: Annotated[str, typer.Option("--subject")], site: Annotated[str, typer.Option("--site")],
-                     purpose: Annotated[str, typer.Option("--purpose")], mode: Annotated[str, typer.Option("--mode")],
+def consent_withdraw(subject: SubjectOpt, site: SiteOpt, purpose: PurposeOpt, mode: ModeOpt,
                      channel: Annotated[str, typer.Option("--channel")] = "desk",
                      directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Withdraw one purpose x mode; processing stops and the data is purged (one step, like giving)."""
-    from trustface.policy import ledger
+    from trustface.services import consents
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            c = ledger.withdraw_consent(s, subject_id=subject, site_id=site, purpose=purpose, mode=mode,
-                                        channel=channel, actor=actor)
-            typer.echo(f"withdrawn {c.id}")
+    with _context(directory) as ctx:
+        done = consents.withdraw_purpose(ctx, cli_principal(actor), subject, site_id=site, purpose=purpose, mode=mode,
+                                         channel=channel)
+    typer.echo(f"withdrawn {done.id}")
+
+
+@consent_app.command("refuse")
+@_handled
+def consent_refuse(subject: SubjectOpt, site: SiteOpt, purpose: PurposeOpt, mode: ModeOpt,
+                   channel: Annotated[str, typer.Option("--channel", help="kiosk|app|desk|paper")] = "desk",
+                   directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
+    """Record that the person declined (no re-prompt within the cooldown, R7); prints the non-face
+    ways in to issue instead (R6)."""
+    from trustface.services import consents
+
+    with _context(directory) as ctx:
+        done = consents.refuse(ctx, cli_principal(actor), subject, site_id=site, purpose=purpose, mode=mode,
+                               channel=channel)
+    typer.echo(f"refused {subject} {purpose}/{mode}; issue instead: {', '.join(done.issue_instead) or 'none'}")
 
 
 @app.command("suspend")
@@ -355,18 +384,14 @@ def suspend_cmd(reason: Annotated[str, typer.Option("--reason")],
                 restrict: Annotated[bool, typer.Option("--restrict", help="Keep data, stop use (PIPL-44).")] = False,
                 directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Suspend (or restrict) processing for a subject or a site, effective on the next call."""
-    from trustface.policy import ledger, sites
+    from trustface.services import admin
 
     if (subject is None) == (site is None):
         _fail("give exactly one of --subject or --site")
-    kind = "restrict" if restrict else "suspend"
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            if subject:
-                ledger.suspend_subject(s, subject_id=subject, reason=reason, kind=kind, actor=actor)
-            else:
-                sites.suspend_site(s, site_id=site, reason=reason, kind=kind, actor=actor)
-    typer.echo(f"{kind}ed {subject or site}")
+    with _context(directory) as ctx:
+        done = admin.suspend(ctx, cli_principal(actor), reason=reason, subject_id=subject, site_id=site,
+                             restrict=restrict)
+    typer.echo(f"{done.kind}ed {done.target_id}")
 
 
 @app.command("resume")
@@ -375,16 +400,10 @@ def resume_cmd(subject: Annotated[Optional[str], typer.Option("--subject")] = No
                site: Annotated[Optional[str], typer.Option("--site")] = None,
                directory: DirOpt = None, actor: ActorOpt = "admin:cli") -> None:
     """Lift a suspension or restriction."""
-    from trustface.policy import ledger, sites
+    from trustface.services import admin
 
     if (subject is None) == (site is None):
         _fail("give exactly one of --subject or --site")
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            if subject:
-                ledger.lift_subject_suspension(s, subject_id=subject, actor=actor)
-            else:
-                sites.lift_site_suspension(s, site_id=site, actor=actor)
-    typer.echo(f"resumed {subject or site}")
-
-
+    with _context(directory) as ctx:
+        done = admin.resume(ctx, cli_principal(actor), subject_id=subject, site_id=site)
+    typer.echo(f"resumed {done.target_id}")

@@ -1,6 +1,7 @@
 """Gallery commands: ``keys rotate``, ``gallery erase``, ``gallery check``, ``bench gallery``.
 
-Thin, like every command: parse, call :mod:`trustface.gallery`, print. No command prints a
+Thin, like every command: parse, call :mod:`trustface.services.maintenance` as the deployment
+administrator, print. No command prints a
 template or a descriptor (R11): only ids, counts and figures.
 """
 
@@ -13,8 +14,9 @@ from typing import Annotated, Optional
 import typer
 
 from trustface.cli import app
-from trustface.cli.deployment_commands import ActorOpt, DirOpt, JsonOpt, _handled, _open, _print
+from trustface.cli.deployment_commands import ActorOpt, DirOpt, JsonOpt, _context, _handled, _print
 from trustface.cli.engine_commands import bench_app
+from trustface.services import cli_principal
 
 keys_app = typer.Typer(help="Template keys: rotate (re-protect every template, no photo needed).",
                        no_args_is_help=True)
@@ -30,11 +32,10 @@ def keys_rotate(directory: DirOpt = None,
                 tenant: Annotated[Optional[str], typer.Option("--tenant", help="Only this tenant (default: all).")] = None,
                 actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
     """Re-protect every template under a new key version (new transform, new KEK, new data keys)."""
-    from trustface.gallery import rotate_keys
+    from trustface.services import maintenance
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            reports = rotate_keys(s, dep.keys.tenant_kek_seed, tenant_id=tenant, actor=actor)
+    with _context(directory) as ctx:
+        reports = maintenance.rotate_template_keys(ctx, cli_principal(actor), tenant_id=tenant)
     text = "\n".join(f"tenant {r['tenant_id']}: key version {r['from_version']} -> {r['to_version']}, "
                      f"{r['templates']} templates of {r['subjects']} subjects re-protected" for r in reports)
     _print(reports, as_json, text or "no tenant has templates")
@@ -46,11 +47,10 @@ def gallery_erase(subject: Annotated[str, typer.Option("--subject", help="Subjec
                   reason: Annotated[str, typer.Option("--reason")] = "erasure_request",
                   directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
     """Erase every template of a subject and destroy its data key; prints the deletion certificates."""
-    from trustface.gallery import erase_subject
+    from trustface.services import maintenance
 
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            certs = erase_subject(s, subject, actor=actor, reason=reason)
+    with _context(directory) as ctx:
+        certs = maintenance.erase_gallery_data(ctx, cli_principal(actor), subject, reason=reason)
     _print(certs, as_json, "\n".join(f"erased {subject}: certificate {c['certificate_id']} (audit seq {c['seq']}), "
                                      f"deleted {json.dumps(c['deleted'], sort_keys=True)}" for c in certs))
 
@@ -60,24 +60,16 @@ def gallery_erase(subject: Annotated[str, typer.Option("--subject", help="Subjec
 def gallery_check(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
     """Open every identify gallery as start-up does; name templates that fail authentication.
     Exit 1 when any does."""
-    import time
+    from trustface.services import maintenance
 
-    from trustface.gallery import Gallery
-
-    with _open(directory) as dep:
-        t0 = time.perf_counter()
-        gallery = Gallery(dep)
-        with dep.session() as s:
-            try:
-                sizes = gallery.rebuild(s)
-            finally:
-                s.rollback()
-        elapsed = time.perf_counter() - t0
-    report = {"galleries": sizes, "rebuild_s": round(elapsed, 3), "integrity_failures": gallery.integrity_failures}
-    lines = [f"{name}: {n} templates" for name, n in sizes.items()] or ["no identify gallery"]
-    lines += [f"TAMPERED: {f['template_id']} (subject {f['subject_id']}): {f['error']}" for f in gallery.integrity_failures]
+    with _context(directory) as ctx:
+        checked = maintenance.check_gallery(ctx, cli_principal())
+    failures = list(checked.integrity_failures)
+    report = {"galleries": checked.galleries, "rebuild_s": checked.rebuild_s, "integrity_failures": failures}
+    lines = [f"{name}: {n} templates" for name, n in checked.galleries.items()] or ["no identify gallery"]
+    lines += [f"TAMPERED: {f['template_id']} (subject {f['subject_id']}): {f['error']}" for f in failures]
     _print(report, as_json, "\n".join(lines))
-    if gallery.integrity_failures:
+    if failures:
         raise typer.Exit(1)
 
 

@@ -1,7 +1,7 @@
 """Threat-intelligence and PAD commands: ``trustface intel export|import|sync|list`` and
 ``trustface bench pad``.
 
-Thin: parse, call :mod:`trustface.intel` / :mod:`trustface.bench.pad`, print. ``export`` writes this
+Thin: parse, call :mod:`trustface.services.intel` / :mod:`trustface.bench.pad`, print. ``export`` writes this
 deployment's own attack detections as a STIX 2.1 bundle (never a face, a template or a subject id);
 ``import`` puts another deployment's indicators on the blocklist at once; ``sync`` pushes and pulls
 through a TAXII 2.1 collection (the password may come from ``$TRUSTFACE_TAXII_PASSWORD`` instead of
@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from trustface.cli import app
-from trustface.cli.deployment_commands import ActorOpt, DirOpt, JsonOpt, _fail, _handled, _open, _print
+from trustface.cli.deployment_commands import ActorOpt, DirOpt, JsonOpt, _context, _fail, _handled, _print
 from trustface.cli.engine_commands import bench_app
+from trustface.services import cli_principal
 
 intel_app = typer.Typer(help="Attack intelligence: STIX 2.1 bundles of attack indicators, TAXII 2.1 sync.",
                         no_args_is_help=True)
@@ -31,12 +32,12 @@ app.add_typer(intel_app, name="intel")
 def intel_export(file: Annotated[Path, typer.Argument(help="Where to write the STIX 2.1 bundle (JSON).")],
                  directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
     """Write this deployment's attack detections as a STIX 2.1 bundle."""
-    from trustface.intel import stix
+    from trustface.services import intel
 
-    with _open(directory) as dep, dep.transaction() as s:
-        bundle = stix.export_bundle(s, stix.identity_key_of(dep), actor=actor)
+    with _context(directory) as ctx:
+        bundle = intel.export_indicators(ctx, cli_principal(actor))
     file.write_text(bundle.serialize(pretty=True) + "\n")
-    counts = {}
+    counts: dict[str, int] = {}
     for o in bundle.objects:
         counts[o.type] = counts.get(o.type, 0) + 1
     _print({"file": str(file), "bundle_id": bundle.id, "objects": counts}, as_json,
@@ -48,12 +49,13 @@ def intel_export(file: Annotated[Path, typer.Argument(help="Where to write the S
 def intel_import(file: Annotated[Path, typer.Argument(help="A STIX 2.1 bundle (JSON).")],
                  directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
     """Put the indicators of a STIX 2.1 bundle on the blocklist (at once)."""
-    from trustface.intel import stix
+    from trustface.services import intel
 
     if not file.is_file():
         _fail(f"no such file: {file}")
-    with _open(directory) as dep, dep.transaction() as s:
-        result = stix.import_bundle(s, file.read_bytes(), stix.identity_key_of(dep), actor=actor)
+    data = file.read_bytes()
+    with _context(directory) as ctx:
+        result = intel.import_indicators(ctx, cli_principal(actor), data)
     _print(result, as_json, f"added {result['added']} indicators ({result['known']} already known, "
                             f"{result['skipped']} skipped)")
 
@@ -68,12 +70,12 @@ def intel_sync(taxii_url: Annotated[str, typer.Option("--taxii", help="TAXII 2.1
                pull_only: Annotated[bool, typer.Option("--pull-only", help="Do not push this deployment's detections.")] = False,
                directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
     """Push this deployment's detections to a TAXII 2.1 collection, then pull and import the rest."""
-    from trustface.intel import stix, taxii
+    from trustface.services import intel
 
     password = password if password is not None else os.environ.get("TRUSTFACE_TAXII_PASSWORD")
-    with _open(directory) as dep, dep.transaction() as s:
-        result = taxii.sync(s, stix.identity_key_of(dep), api_root=taxii_url, collection_id=collection, actor=actor,
-                            user=user, password=password, push_local=not pull_only)
+    with _context(directory) as ctx:
+        result = intel.sync_taxii(ctx, cli_principal(actor), api_root=taxii_url, collection=collection, user=user,
+                                  password=password, push_local=not pull_only)
     imported = result["imported"]
     _print(result, as_json, f"pushed {result.get('pushed', 0)} indicators; pulled {result['pulled_objects']} "
                             f"objects: {imported['added']} new indicators on the blocklist")
@@ -83,12 +85,14 @@ def intel_sync(taxii_url: Annotated[str, typer.Option("--taxii", help="TAXII 2.1
 @_handled
 def intel_list(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
     """The blocklist: kind, species, where it came from, sightings (values are hashes, never frames)."""
-    from trustface.liveness import service as liveness
+    from trustface.services import intel
 
-    with _open(directory) as dep, dep.session() as s:
-        rows = [{"kind": r.kind, "value": r.value, "species": r.species, "source": r.source, "count": r.count,
-                 "first_seen": r.first_seen.isoformat(), "last_seen": r.last_seen.isoformat(),
-                 "valid_until": r.valid_until.isoformat() if r.valid_until else None} for r in liveness.blocklist(s)]
+    with _context(directory) as ctx:
+        found = intel.blocklist(ctx, cli_principal())
+    rows: list[dict[str, Any]] = [{"kind": r.kind, "value": r.value, "species": r.species, "source": r.source, "count": r.count,
+                                   "first_seen": r.first_seen.isoformat(), "last_seen": r.last_seen.isoformat(),
+                                   "valid_until": r.valid_until.isoformat() if r.valid_until else None}
+                                  for r in found]
     _print(rows, as_json, "\n".join(f"{r['kind']:7} {r['source']:6} {r['species']:16} x{r['count']} {r['value'][:16]}..."
                                     for r in rows) or "the blocklist is empty")
 
@@ -107,7 +111,7 @@ def bench_pad(
 
     root = data or data_root()
     try:
-        result = pad.run(root, people=people, seed=seed)
+        result: dict[str, Any] = pad.run(root, people=people, seed=seed)
     except FileNotFoundError as exc:
         _fail(str(exc))
     text = json.dumps(result, indent=2)

@@ -2,8 +2,8 @@
 
 The password is read from a prompt (typed twice, not echoed) or, for scripts, from standard input
 with ``--password-stdin``; it never appears on the command line (where ``ps`` and shell history
-would show it). Only its argon2id hash is stored. Thin: parse, call :mod:`trustface.web.users`,
-print.
+would show it). Only its argon2id hash is stored. Thin: parse, call
+:mod:`trustface.services.accounts` as the deployment administrator, print.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 
 from trustface.cli import app
-from trustface.cli.deployment_commands import ActorOpt, DirOpt, JsonOpt, _handled, _open, _print
+from trustface.cli.deployment_commands import ActorOpt, DirOpt, JsonOpt, _context, _handled, _print
+from trustface.services import cli_principal
 
 user_app = typer.Typer(help="Console user accounts (people who sign in to the property console).",
                        no_args_is_help=True)
@@ -31,19 +32,16 @@ def user_add(tenant: Annotated[str, typer.Option("--tenant", help="Tenant id the
                                           "prompt.")] = False,
              directory: DirOpt = None, actor: ActorOpt = "admin:cli", as_json: JsonOpt = False) -> None:
     """Create a console account; the password (12 characters or more) is stored as an argon2id hash."""
-    from trustface.web import users
+    from trustface.services import accounts
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    dep = _open(directory)
-    try:
-        with dep.transaction() as s:
-            row = users.create_user(s, tenant_id=tenant, email=email, role=role, password=password, actor=actor)
-            out = {"id": row.id, "tenant_id": row.tenant_id, "email": row.email, "role": row.role}
-    finally:
-        dep.close()
+    with _context(directory) as ctx:
+        made = accounts.create_console_user(ctx, cli_principal(actor), tenant_id=tenant, email=email, role=role,
+                                            password=password)
+    out = {"id": made.id, "tenant_id": made.tenant_id, "email": made.email, "role": made.role}
     _print(out, as_json, f"console user {out['email']} ({out['role']}) created: {out['id']}; "
                          f"sign in at /console")
 
@@ -53,16 +51,12 @@ def user_add(tenant: Annotated[str, typer.Option("--tenant", help="Tenant id the
 def user_list(tenant: Annotated[str, typer.Option("--tenant", help="Tenant id.")], directory: DirOpt = None,
               as_json: JsonOpt = False) -> None:
     """The tenant's console accounts (never their password hashes)."""
-    from trustface.db import web_store
+    from trustface.services import accounts
 
-    dep = _open(directory)
-    try:
-        with dep.session() as s:
-            rows = [{"id": u.id, "email": u.email, "role": u.role, "created_at": u.created_at.isoformat(),
-                     "disabled": u.disabled_at is not None} for u in web_store.users_of_tenant(s, tenant)]
-            s.rollback()
-    finally:
-        dep.close()
+    with _context(directory) as ctx:
+        found = accounts.console_users(ctx, cli_principal(), tenant_id=tenant)
+    rows = [{"id": u.id, "email": u.email, "role": u.role, "created_at": u.created_at.isoformat(),
+             "disabled": u.disabled} for u in found]
     _print(rows, as_json, "\n".join(f"{r['id']}  {r['email']}  {r['role']}{'  (disabled)' if r['disabled'] else ''}"
                                     for r in rows) or "no console users")
 
@@ -72,12 +66,8 @@ def user_list(tenant: Annotated[str, typer.Option("--tenant", help="Tenant id.")
 def user_disable(user_id: Annotated[str, typer.Argument(help="Console user id (usr_...).")], directory: DirOpt = None,
                  actor: ActorOpt = "admin:cli") -> None:
     """Disable an account: every session of it ends at its next request."""
-    from trustface.web import users
+    from trustface.services import accounts
 
-    dep = _open(directory)
-    try:
-        with dep.transaction() as s:
-            users.disable_user(s, user_id=user_id, actor=actor)
-    finally:
-        dep.close()
+    with _context(directory) as ctx:
+        accounts.disable_console_user(ctx, cli_principal(actor), user_id)
     typer.echo(f"console user {user_id} disabled")

@@ -250,8 +250,8 @@ def _in_cooldown(session: Session, subject: Subject, purpose: Purpose, mode: str
 
 
 def give_consent(session: Session, *, subject_id: str, site_id: str, purpose: str, mode: str, notice_hash: str,
-                 channel: str, method: str, actor: str, guardian: Mapping[str, Any] | None = None,
-                 written_release: Mapping[str, Any] | None = None, initiated_by: str = "subject",
+                 channel: str, method: str, actor: str, guardian: object = None,
+                 written_release: object = None, initiated_by: str = "processor",
                  scopes: Iterable[str] = (FACE_SCOPE,), pre_ticked: bool = False, accept_all: bool = False,
                  now: dt.datetime | None = None) -> Consent:
     """Record one separate consent for subject x purpose x mode with its evidence (R1).
@@ -260,6 +260,11 @@ def give_consent(session: Session, *, subject_id: str, site_id: str, purpose: st
     offered by the purpose), E_REPROMPT_COOLDOWN (processor asks again too soon after a refusal),
     E_NOTICE_NOT_SHOWN (not the current published notice hash), E_GUARDIAN_REQUIRED (minor without
     guardian), E_WRITTEN_RELEASE_REQUIRED (us-il without a written release).
+
+    ``initiated_by`` defaults to ``"processor"``: unless the caller states that the subject started
+    the request, the R7 cooldown after a refusal applies (the protective default). The use cases
+    decide it from the caller (:func:`trustface.services.consents.initiator`). ``guardian`` and
+    ``written_release`` are the raw blocks a client sent: checked here.
     """
     now = utc(now)
     check_not_bundled({"scopes": list(scopes) if not isinstance(scopes, str) else scopes,
@@ -338,7 +343,8 @@ def give_consent(session: Session, *, subject_id: str, site_id: str, purpose: st
 
 def give_consent_from_payload(session: Session, payload: Mapping[str, Any], *, actor: str,
                               now: dt.datetime | None = None) -> Consent:
-    """The API/CLI entry: validate a raw payload (bundling first), then :func:`give_consent`."""
+    """Validate a raw payload (bundling first), then :func:`give_consent` (library callers; the API,
+    CLI and pages parse with :class:`trustface.services.consents.ConsentRequest`)."""
     check_not_bundled(payload)
     for key in ("subject_id", "site_id", "purpose", "mode", "notice_hash", "channel", "method"):
         if not isinstance(payload.get(key), str):
@@ -347,7 +353,7 @@ def give_consent_from_payload(session: Session, payload: Mapping[str, Any], *, a
                         purpose=payload["purpose"], mode=payload["mode"], notice_hash=payload["notice_hash"],
                         channel=payload["channel"], method=payload["method"], actor=actor,
                         guardian=payload.get("guardian"), written_release=payload.get("written_release"),
-                        initiated_by=payload.get("initiated_by", "subject"), now=now)
+                        initiated_by=payload.get("initiated_by", "processor"), now=now)
 
 
 def withdraw_consent(session: Session, *, subject_id: str, site_id: str, purpose: str, mode: str, channel: str,

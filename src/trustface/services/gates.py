@@ -50,6 +50,13 @@ def create_gate(ctx: Context, who: Principal, *, site_id: str, name: str, method
         return gates.gate_to_dict(row)
 
 
+def require_gate(ctx: Context, who: Principal, gate_id: str) -> None:
+    """E_NOT_FOUND unless ``gate_id`` is a gate in the caller's scope (a read, nothing written):
+    front doors check it before they count an attempt against a rate limit."""
+    with ctx.read() as s:
+        scope.gate(s, who, gate_id)
+
+
 def list_gates(ctx: Context, who: Principal, site_id: str) -> list[dict[str, Any]]:
     who.require("sites:read")
     with ctx.read() as s:

@@ -5,6 +5,8 @@ sentences; the common codes have Chinese words here, the rest fall back to the E
 
 from __future__ import annotations
 
+from typing import Any
+
 LANGS = ("en", "zh")
 DEFAULT = "en"
 
@@ -430,9 +432,11 @@ def error_text(lang: str, code: str, message: str) -> str:
     return message
 
 
-def kiosk_strings(lang: str) -> dict:
+def kiosk_strings(lang: str) -> dict[str, Any]:
+    """The kiosk script's texts in ``lang``: its messages, and tables of refusal reasons, ways in,
+    purposes and liveness steps."""
     index = LANGS.index(lang) if lang in LANGS else 0
-    strings = {k: v[index] for k, v in KIOSK_STRINGS.items()}
+    strings: dict[str, Any] = {k: v[index] for k, v in KIOSK_STRINGS.items()}
     strings["reasons"] = ({code: text for code, text in ERRORS_ZH.items()} if lang == "zh" else {})
     strings["methods"] = {m: T[f"method_{m}"][index] for m in ("face", "pin", "card", "qr", "visitor_pass")}
     strings["purposes"] = {"door_access": T["purpose_door_access"][index]}

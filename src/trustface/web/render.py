@@ -4,6 +4,7 @@ headers of every page, and the route class that turns a refusal into a page in w
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from fastapi import Request
@@ -13,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from trustface.access.codes import E_UNAUTHENTICATED
 from trustface.errors import CATALOGUE, TrustfaceError
+from trustface.services import Context
 from trustface.web import i18n
 from trustface.web.security import CSRF_COOKIE, LANG_COOKIE, PAGE_HEADERS, csrf_for, set_cookie, web_key
 
@@ -43,16 +45,21 @@ class LoginRequired(Exception):
         self.area = area
 
 
-def services(request: Request):
-    return request.app.state.trustface
+def context_of(request: Request) -> Context:
+    """The deployment's use-case context (:class:`trustface.services.Context`): the one the app
+    was made with, shared with the API's routes (the same gallery indexes and credential key)."""
+    ctx = request.app.state.context
+    assert isinstance(ctx, Context)
+    return ctx
 
 
 def key_of(request: Request) -> bytes:
-    svc = services(request)
-    key = getattr(svc, "_web_key", None)
+    """The page-signing key (sessions, CSRF), derived once per app."""
+    state = request.app.state
+    key = getattr(state, "trustface_web_key", None)
     if key is None:
-        key = web_key(svc.deployment)
-        svc._web_key = key
+        key = web_key(context_of(request).deployment)
+        state.trustface_web_key = key
     return key
 
 
@@ -72,7 +79,10 @@ def error_words(request: Request, exc: TrustfaceError) -> str:
     return i18n.error_text(lang_of(request), exc.code, exc.message)
 
 
-def finish(request: Request, response: Response) -> Response:
+ResponseT = TypeVar("ResponseT", bound=Response)
+
+
+def finish(request: Request, response: ResponseT) -> ResponseT:
     """Headers of every page, and the CSRF cookie on first sight."""
     for name, value in PAGE_HEADERS.items():
         response.headers[name] = value

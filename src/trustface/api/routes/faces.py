@@ -22,7 +22,7 @@ from trustface.api.deps import (
     text_field,
 )
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
-from trustface.services import faces, gates, scope
+from trustface.services import faces, gates
 
 router = APIRouter(tags=["faces"])
 
@@ -121,8 +121,7 @@ async def gate_access(gate_id: str, request: Request, who: Caller, svc: Svc) -> 
                                                                             value=attempt.value))
         return decision.to_dict()
     images, _ = await images_and_fields(request, max_images=1, fields=set())
-    with svc.ctx.read() as s:  # an unknown gate is a 404 before the identify rate limit counts
-        scope.gate(s, who, gate_id)
+    gates.require_gate(svc.ctx, who, gate_id)  # an unknown gate is a 404 before the identify limit counts
     svc.limiter.check(who.key_id, "identify")
     decision = await run_in_threadpool(lambda: gates.attempt_face(svc.ctx, who, gate_id, images[0]))
     return decision.to_dict()

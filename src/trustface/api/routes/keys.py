@@ -1,4 +1,5 @@
-"""API keys: an administrator makes keys with a role and a scope; the secret is shown once."""
+"""API keys: an administrator makes keys with a role and a scope; the secret is shown once.
+Thin: parse, call :mod:`trustface.services.accounts`, format."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ from typing import Literal
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
-from trustface.access import keys
-from trustface.api.deps import Body, Caller, Svc, json_content, scoped_site, scoped_subject, tenant_for
-from trustface.db import access_store
-from trustface.errors import TrustfaceError
-from trustface.policy import codes
+from trustface.api.deps import Body, Caller, Ctx, json_content
+from trustface.services import accounts
 
 router = APIRouter(tags=["api keys"])
 
@@ -27,33 +25,19 @@ class KeyIn(Body):
 
 
 @router.post("/v1/api-keys", status_code=201, dependencies=[Depends(json_content)])
-def create_key(body: KeyIn, who: Caller, svc: Svc) -> dict:
+def create_key(body: KeyIn, who: Caller, ctx: Ctx) -> dict:
     """Make a key; ``key`` in the answer is the only copy (only its SHA-256 is stored)."""
-    who.require("keys:write")
-    with svc.tx() as s:
-        tenant = tenant_for(s, who, body.tenant_id)
-        if body.site_id is not None:
-            scoped_site(s, who, body.site_id)
-        if body.subject_id is not None:
-            scoped_subject(s, who, body.subject_id)
-        row, token = keys.create_api_key(
-            s, role=body.role, tenant_id=tenant, name=body.name, site_id=body.site_id, subject_id=body.subject_id,
-            expires_in=dt.timedelta(days=body.expires_days) if body.expires_days else None, actor=who.actor)
-        return {**keys.key_to_dict(row), "key": token}
+    issued = accounts.create_key(ctx, who, role=body.role, name=body.name, tenant_id=body.tenant_id,
+                                 site_id=body.site_id, subject_id=body.subject_id,
+                                 expires_in=dt.timedelta(days=body.expires_days) if body.expires_days else None)
+    return {**issued.document, "key": issued.token}
 
 
 @router.get("/v1/api-keys")
-def list_keys(who: Caller, svc: Svc) -> dict:
-    who.require("keys:write")
-    with svc.tx() as s:
-        return {"keys": [keys.key_to_dict(k) for k in access_store.api_keys_of_tenant(s, who.tenant_id)]}
+def list_keys(who: Caller, ctx: Ctx) -> dict:
+    return {"keys": list(accounts.list_keys(ctx, who))}
 
 
 @router.delete("/v1/api-keys/{key_id}")
-def revoke_key(key_id: str, who: Caller, svc: Svc) -> dict:
-    who.require("keys:write")
-    with svc.tx() as s:
-        row = access_store.api_key(s, key_id)
-        if row is None or not who.sees_tenant(row.tenant_id) and not who.is_root:
-            raise TrustfaceError(codes.E_NOT_FOUND, f"API key {key_id!r} does not exist")
-        return keys.key_to_dict(keys.revoke_api_key(s, key_id=key_id, actor=who.actor))
+def revoke_key(key_id: str, who: Caller, ctx: Ctx) -> dict:
+    return accounts.revoke_key(ctx, who, key_id)

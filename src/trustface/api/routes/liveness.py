@@ -18,7 +18,7 @@ from trustface.access.codes import E_MALFORMED_REQUEST, E_UNSUPPORTED_MEDIA
 from trustface.api.deps import Caller, Svc
 from trustface.errors import E_IMAGE_INVALID, TrustfaceError
 from trustface.liveness import service as liveness
-from trustface.services import gates, scope
+from trustface.services import gates
 
 router = APIRouter(tags=["liveness"])
 
@@ -80,8 +80,7 @@ async def answer(gate_id: str, nonce: str, request: Request, who: Caller, svc: S
     who.require("access")
     svc.limiter.check(who.key_id, "access")
     frames, values = await _burst(request)
-    with svc.ctx.read() as s:  # an unknown gate is a 404 before the identify rate limit counts
-        scope.gate(s, who, gate_id)
+    gates.require_gate(svc.ctx, who, gate_id)  # an unknown gate is a 404 before the identify limit counts
     svc.limiter.check(who.key_id, "identify")
     times = liveness.parse_timestamps(values.get("timestamps"))
     outcome = await run_in_threadpool(lambda: gates.answer_challenge(

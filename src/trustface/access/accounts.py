@@ -1,4 +1,4 @@
-"""Console user accounts: the people who sign in to the property console.
+"""Console user accounts (the access room): the people who sign in to the property console.
 
 A user belongs to one tenant and holds one of the roles a person may hold in the API (admin,
 operator, auditor: :data:`trustface.access.keys.PERMISSIONS`); the console checks the same
@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -89,6 +90,7 @@ def sign_in(session: Session, *, email: str, password: str, now: dt.datetime | N
     except TrustfaceError:
         email = ""
     row = web_store.user_by_email(session, email) if email else None
+    ok: bool
     try:
         ok = _HASHER.verify(row.password_hash if row is not None else _DUMMY, password or "")
     except (VerificationError, InvalidHashError):
@@ -102,8 +104,20 @@ def sign_in(session: Session, *, email: str, password: str, now: dt.datetime | N
     return row
 
 
-def principal(row: ConsoleUser) -> ConsolePrincipal:
-    return ConsolePrincipal(row.id, row.role, row.tenant_id, email=row.email)
+class _Account(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+
+
+def principal(account: _Account) -> ConsolePrincipal:
+    """The caller a console account acts as (an account row, or a signed-in login)."""
+    return ConsolePrincipal(account.id, account.role, account.tenant_id, email=account.email)
 
 
 def disable_user(session: Session, *, user_id: str, actor: str, now: dt.datetime | None = None) -> ConsoleUser:
