@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from trustface import audit
 from trustface.access import service as access
-from trustface.db import access_store, audit_store, repo
+from trustface.db import access_store, audit_store, gallery_store, repo
 from trustface.db.models import new_id
+from trustface.gallery import erase_subject as erase_templates
 from trustface.gallery import images as image_store
-from trustface.gallery import store as gallery_store
 from trustface.policy import ledger
 from trustface.policy._common import invalid, utc
 from trustface.policy.vocab import CHANNELS
@@ -53,7 +53,7 @@ def subject_report(session: Session, subject_id: str, *, actor: str, now: dt.dat
     summary = subject_summary(session, subject_id)
     identity = repo.subject_identity(session, subject_id)
     templates: dict[str, int] = {}
-    for row in repo.gallery_templates_of_subject(session, subject_id):
+    for row in gallery_store.templates_of_subject(session, subject_id):
         purpose = repo.purpose_of_site(session, row.purpose_id)
         key = f"{purpose.name if purpose else row.purpose_id}/{row.mode}"
         templates[key] = templates.get(key, 0) + 1
@@ -104,16 +104,13 @@ def erase_subject(session: Session, subject_id: str, *, actor: str, channel: str
         ledger.withdraw_consent(session, subject_id=subject_id, site_id=purpose.site_id, purpose=purpose.name,
                                 mode=consent.mode, channel=channel, actor=actor, now=now)
         withdrawn.append(consent.id)
-    gallery_certificates = gallery_store.erase_subject(session, subject_id, actor=actor, now=now)
+    gallery_certificates = erase_templates(session, subject_id, actor=actor, now=now)
     credentials = access.erase_credentials(session, subject_id)
-    identity = repo.subject_identity(session, subject_id)
-    if identity is not None:
-        session.delete(identity)
-        session.flush()
+    identity_deleted = repo.delete_subject_identity(session, subject_id)
     tokens = access_store.revoke_api_keys_of_subject(session, subject_id, now)
     certificate = {"action": "subject_erased", "certificate_id": new_id("del"), "subject_id": subject_id,
                    "channel": channel, "consents_withdrawn": len(withdrawn),
-                   "deleted": {"credentials": credentials, "identity": int(identity is not None),
+                   "deleted": {"credentials": credentials, "identity": int(identity_deleted),
                                "gallery_certificates": [c.get("certificate_id") for c in gallery_certificates]},
                    "tokens_revoked": tokens, "erased_at": now.isoformat()}
     certificate["seq"] = audit.record(session, "deletion", actor=actor, tenant_id=subject.tenant_id,

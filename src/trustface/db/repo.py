@@ -74,6 +74,16 @@ def subject_identity(session: Session, subject_id: str) -> SubjectIdentity | Non
     return session.get(SubjectIdentity, subject_id)
 
 
+def delete_subject_identity(session: Session, subject_id: str) -> bool:
+    """Delete the identity data kept apart from a subject (erasure); True if there was any."""
+    identity = session.get(SubjectIdentity, subject_id)
+    if identity is None:
+        return False
+    session.delete(identity)
+    session.flush()
+    return True
+
+
 def purpose_by_name(session: Session, site_id: str, name: str) -> Purpose | None:
     return session.scalars(select(Purpose).where(Purpose.site_id == site_id, Purpose.name == name)).first()
 
@@ -349,18 +359,3 @@ def bulk_insert(session: Session, model: type[Base], rows: Iterable[dict]) -> No
 
 def purpose_of_site(session: Session, purpose_id: str) -> Purpose | None:
     return session.get(Purpose, purpose_id)
-
-
-# --- moved to trustface.db.gallery_store ----------------------------------------------------------
-# Transitional names for callers outside the gallery room that still say ``repo.gallery_*``
-# (compliance/checks.py, web/console.py, rights.py, cli/service_commands.py, bench/gallery.py):
-# new code calls trustface.db.gallery_store. No SQL lives here.
-from trustface.db import gallery_store as _gallery_store  # noqa: E402
-
-TemplateRow = _gallery_store.TemplateRow
-gallery_tenant_key = _gallery_store.tenant_key
-gallery_subject_key = _gallery_store.subject_key
-gallery_subject_keys_of_tenant = _gallery_store.subject_keys_of_tenant
-gallery_templates_of_subject = _gallery_store.templates_of_subject
-count_gallery_templates = _gallery_store.count_templates
-bump_gallery_generation = _gallery_store.bump_generation

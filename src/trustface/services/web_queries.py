@@ -16,7 +16,7 @@ from typing import Any
 
 from trustface.access import service as access
 from trustface.access.keys import Principal
-from trustface.db import access_store, repo, web_store
+from trustface.db import access_store, gallery_store, repo, web_store
 from trustface.services import scope
 from trustface.services.consents import is_minor_at
 from trustface.services.context import Context
@@ -90,7 +90,7 @@ def resident_details(ctx: Context, who: Principal, subject_id: str) -> ResidentD
         subject = scope.subject(s, who, subject_id)
         identity = repo.subject_identity(s, subject.id)
         templates: dict[str, int] = {}
-        for row in repo.gallery_templates_of_subject(s, subject.id):
+        for row in gallery_store.templates_of_subject(s, subject.id):
             purpose = repo.purpose_of_site(s, row.purpose_id)
             label = f"{purpose.name if purpose else row.purpose_id}/{row.mode}"
             templates[label] = templates.get(label, 0) + 1
