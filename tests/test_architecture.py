@@ -97,3 +97,14 @@ def test_rooms_import_each_other_without_cycles():
 
     cycles = {room: c for room in rooms if (c := cycle_from(room))}
     assert not cycles, f"rooms in an import cycle: {cycles}"
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if "policy" not in p.relative_to(SRC).parts], ids=_rel)
+def test_the_policy_gate_is_never_called_just_gate_where_doors_live(path):
+    """One name per concept: outside `policy/`, the policy gate module is imported as `policy_gate`,
+    so `gate` always means a door (`access.gates`)."""
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.ImportFrom) and node.module == "trustface.policy":
+            for alias in node.names:
+                assert alias.name != "gate" or alias.asname == "policy_gate", \
+                    f"{_rel(path)}:{node.lineno} imports trustface.policy.gate as {alias.asname or 'gate'}"

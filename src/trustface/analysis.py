@@ -7,7 +7,7 @@ of race, religion, health, ... and the profile's additions); this module then re
 grant does not name, runs the engine (:mod:`trustface.engine.analysis`) and writes one ``analysis``
 audit event in the caller's transaction (R21). The caller commits.
 
->>> grant = gate.authorize(session, tenant_id=..., site_id=..., purpose="lobby_analytics",
+>>> grant = policy_gate.authorize(session, tenant_id=..., site_id=..., purpose="lobby_analytics",
 ...                        mode="analyze", subject_id=..., attributes=["face_count", "head_pose"])
 >>> analysis.analyze(session, grant, photo_bytes, ["head_pose"])
 {"attributes": {"head_pose": {"yaw": 3.8, "pitch": -6.2, "roll": -1.0}}, "audit_seq": 42}
@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from trustface import audit, imaging
 from trustface.engine import analysis as engine_analysis
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
-from trustface.policy import codes, gate
+from trustface.policy import codes
+from trustface.policy import gate as policy_gate
 from trustface.policy._common import utc
 from trustface.policy.gate import Grant
 from trustface.policy.vocab import ANALYZE, DENY_ATTRIBUTES
@@ -73,12 +74,12 @@ def analyze(session: Session, grant: Grant, image: np.ndarray | imaging.ImageSou
     return {"attributes": result, "audit_seq": seq}
 
 
-def infer(grant: gate.Grant, image: np.ndarray | imaging.ImageSource, attributes: Sequence[str], *,
+def infer(grant: policy_gate.Grant, image: np.ndarray | imaging.ImageSource, attributes: Sequence[str], *,
           now: dt.datetime | None = None) -> tuple[list[str], dict]:
     """The checks and the inference of :func:`analyze`, without storage: run it outside any
     transaction, then :func:`record` the result. Returns (attribute names, values)."""
     now = utc(now)
-    gate.require_grant(grant, mode=ANALYZE, now=now)
+    policy_gate.require_grant(grant, mode=ANALYZE, now=now)
     items = [] if isinstance(attributes, str) else list(attributes)
     if not items or not all(isinstance(a, str) for a in items):
         raise TrustfaceError(E_INVALID_ARGUMENT, "attributes must be a non-empty list of attribute names.")
@@ -89,7 +90,7 @@ def infer(grant: gate.Grant, image: np.ndarray | imaging.ImageSource, attributes
     return list(names), engine_analysis.analyze(pixels, names)
 
 
-def record(session: Session, grant: gate.Grant, names: Sequence[str], result: dict, *, actor: str | None = None,
+def record(session: Session, grant: policy_gate.Grant, names: Sequence[str], result: dict, *, actor: str | None = None,
            now: dt.datetime | None = None) -> int:
     """The ``analysis`` audit event of an inference: the grant, site, purpose, attribute names and
     result keys, never the values. Returns its sequence number."""

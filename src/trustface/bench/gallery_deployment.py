@@ -52,7 +52,8 @@ def enrolment(lfw_dir: Path, workdir: Path, photos: int) -> dict:
     from trustface.deployment import init_deployment
     from trustface.errors import TrustfaceError
     from trustface.gallery import Gallery
-    from trustface.policy import gate, ledger
+    from trustface.policy import gate as policy_gate
+    from trustface.policy import ledger
 
     d = workdir / "enrol"
     init_deployment(d)
@@ -67,9 +68,9 @@ def enrolment(lfw_dir: Path, workdir: Path, photos: int) -> dict:
             sub = ledger.create_subject(s, tenant_id=tenant, age_band="18+", actor="admin:bench").id
             ledger.give_consent(s, subject_id=sub, site_id=site, purpose="door_access", mode="identify",
                                 notice_hash=notice, channel="kiosk", method="click", actor=f"subject:{sub}")
-            grant = gate.authorize(s, tenant_id=tenant, site_id=site, purpose="door_access", mode="identify",
+            grant = policy_gate.authorize(s, tenant_id=tenant, site_id=site, purpose="door_access", mode="identify",
                                    subject_id=sub)
-            if isinstance(grant, gate.Denial):
+            if isinstance(grant, policy_gate.Denial):
                 refused[grant.code] = refused.get(grant.code, 0) + 1
                 continue
             try:

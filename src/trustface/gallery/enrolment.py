@@ -28,7 +28,8 @@ from trustface.gallery.codes import E_IMAGE_RETENTION_REFUSED
 from trustface.gallery.index_sync import Added, note_change
 from trustface.gallery.keys import KeyRing, template_aad, tenant_key, unwrap_subject_key
 from trustface.gallery.results import Enrolment
-from trustface.policy import codes, gate
+from trustface.policy import codes
+from trustface.policy import gate as policy_gate
 from trustface.policy.gate import Grant
 from trustface.policy.vocab import IDENTIFY, RETAIN_IMAGE, VERIFY
 
@@ -50,12 +51,12 @@ def as_grants(grants: Grant | Sequence[Grant]) -> list[Grant]:
 
 def check_enrol_grant(grant: Grant, first: Grant, now: dt.datetime) -> None:
     """Refuse unless ``grant`` is a live verify/identify Grant for the same named subject and site as ``first``."""
-    gate.require_grant(grant, now=now)
+    policy_gate.require_grant(grant, now=now)
     if grant.mode not in ENROL_MODES:
         raise TrustfaceError(codes.E_MODE_NOT_ALLOWED, f"templates are enrolled for verify or identify, not {grant.mode}")
     if grant.subject_id is None:
         raise TrustfaceError(codes.E_CONSENT_MISSING, "enrolment needs a grant for one named subject")
-    gate.require_grant(grant, subject_id=first.subject_id, site_id=first.site_id, now=now)
+    policy_gate.require_grant(grant, subject_id=first.subject_id, site_id=first.site_id, now=now)
     if grant.subject_id != first.subject_id:
         raise TrustfaceError(codes.E_CONSENT_MISSING, "all grants of one enrolment must name the same subject")
 
@@ -80,7 +81,7 @@ def enrol_photos(session: Session, ring: KeyRing, grants: Grant | Sequence[Grant
                              "photos are not kept without a separate written image-retention consent: give a "
                              "grant for mode keep_photo (R9)")
     for g in keep:
-        gate.require_grant(g, mode=RETAIN_IMAGE, subject_id=first.subject_id, site_id=first.site_id, now=now)
+        policy_gate.require_grant(g, mode=RETAIN_IMAGE, subject_id=first.subject_id, site_id=first.site_id, now=now)
         if g.purpose_id != first.purpose_id:
             raise TrustfaceError(E_IMAGE_RETENTION_REFUSED, "the image-retention grant is for another purpose")
     keep = keep[:1] if retain_images else []

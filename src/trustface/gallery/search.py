@@ -25,7 +25,8 @@ from trustface.gallery.index import VectorIndex
 from trustface.gallery.index_sync import GalleryIndexes
 from trustface.gallery.keys import KeyRing, open_template, tenant_key, unwrap_template_key
 from trustface.gallery.results import Candidate, IdentifyResult, VerifyResult
-from trustface.policy import codes, gate
+from trustface.policy import codes
+from trustface.policy import gate as policy_gate
 from trustface.policy.gate import Grant
 from trustface.policy.vocab import IDENTIFY, VERIFY
 
@@ -53,7 +54,7 @@ def probe_descriptor(image: ProbeImage) -> protection.Vectors:
 
 def check_verify_grant(grant: Grant, subject_id: str, now: dt.datetime) -> None:
     """Refuse unless ``grant`` is a live verify Grant naming ``subject_id``."""
-    gate.require_grant(grant, mode=VERIFY, subject_id=subject_id, now=now)
+    policy_gate.require_grant(grant, mode=VERIFY, subject_id=subject_id, now=now)
     if grant.subject_id is None:
         raise TrustfaceError(codes.E_CONSENT_MISSING, "verification needs a grant naming the claimed subject")
 
@@ -89,7 +90,7 @@ def verify_descriptor(session: Session, ring: KeyRing, grant: Grant, subject_id:
     match = bool(best <= limit)
     audit_store.lock_head(session)
     if match:
-        gate.record_interaction(session, grant, subject_id, now=now)
+        policy_gate.record_interaction(session, grant, subject_id, now=now)
     seq = audit.record(session, "match", actor=actor or "system:gallery", tenant_id=grant.tenant_id,
                        subject_id=subject_id, now=now,
                        payload={"action": "verify", "grant_id": grant.grant_id, "site_id": grant.site_id,
@@ -105,7 +106,7 @@ def identify_descriptor(session: Session, ring: KeyRing, indexes: GalleryIndexes
     of the grant's identify gallery within the threshold (default operating point 1e-4)."""
     from trustface import engine
 
-    gate.require_grant(grant, mode=IDENTIFY, now=now)
+    policy_gate.require_grant(grant, mode=IDENTIFY, now=now)
     if not 1 <= k <= 100:
         raise TrustfaceError(E_INVALID_ARGUMENT, "k must be between 1 and 100")
     name, limit = engine.threshold(fmr or IDENTIFY_OPERATING_POINT)
@@ -114,7 +115,7 @@ def identify_descriptor(session: Session, ring: KeyRing, indexes: GalleryIndexes
     if len(slot.index) and slot.key_version is not None:
         def allowed(subject_ids: set[str]) -> Collection[str]:
             # consent is checked for the nearest candidates only, not the whole gallery
-            return gate.consented_subject_ids(session, grant, now=now, among=subject_ids)
+            return policy_gate.consented_subject_ids(session, grant, now=now, among=subject_ids)
 
         def similarity(distance: float) -> float:
             return float(engine.similarity(distance, limit))
@@ -124,7 +125,7 @@ def identify_descriptor(session: Session, ring: KeyRing, indexes: GalleryIndexes
         candidates = nearest_allowed(slot.index, probe, k, limit, allowed, similarity)
     audit_store.lock_head(session)
     for c in candidates:
-        gate.record_interaction(session, grant, c.subject_id, now=now)
+        policy_gate.record_interaction(session, grant, c.subject_id, now=now)
     seq = audit.record(session, "match", actor=actor or "system:gallery", tenant_id=grant.tenant_id,
                        subject_id=grant.subject_id, now=now,
                        payload={"action": "identify", "grant_id": grant.grant_id, "site_id": grant.site_id,

@@ -43,7 +43,7 @@ from trustface.gallery.keys import KeyRing
 from trustface.gallery.results import Candidate, Enrolment, IdentifyResult, VerifyResult
 from trustface.gallery.rotation import rotate_keys
 from trustface.gallery.search import IDENTIFY_OPERATING_POINT, ProbeImage
-from trustface.policy import gate
+from trustface.policy import gate as policy_gate
 from trustface.policy._common import utc
 from trustface.policy.gate import Grant
 from trustface.policy.vocab import IDENTIFY
@@ -72,7 +72,7 @@ class Gallery:
 
     >>> gallery = Gallery.open(dep)                      # start-up: rebuild every identify index
     >>> with dep.transaction() as s:
-    ...     grant = gate.authorize(s, tenant_id=..., site_id=..., purpose="door_access", mode="identify")
+    ...     grant = policy_gate.authorize(s, tenant_id=..., site_id=..., purpose="door_access", mode="identify")
     ...     result = gallery.identify(s, grant, image_bytes)
     """
 
@@ -181,7 +181,7 @@ class Gallery:
     def identify(self, session: Session, grant: Grant, image: ProbeImage, *, k: int = 1, fmr: str | None = None,
                  actor: str | None = None, now: dt.datetime | None = None) -> IdentifyResult:
         """Who, among the consented subjects of the grant's identify gallery, is in ``image``?"""
-        gate.require_grant(grant, mode=IDENTIFY, now=utc(now))
+        policy_gate.require_grant(grant, mode=IDENTIFY, now=utc(now))
         return self.identify_descriptor(session, grant, self.probe_descriptor(image), k=k, fmr=fmr, actor=actor,
                                         now=now)
 

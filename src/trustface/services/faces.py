@@ -25,7 +25,7 @@ from trustface.access.codes import E_MALFORMED_REQUEST
 from trustface.access.keys import Principal
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
 from trustface.gallery import Enrolment, IdentifyResult, VerifyResult
-from trustface.policy import gate
+from trustface.policy import gate as policy_gate
 from trustface.policy.gate import Grant
 from trustface.policy.vocab import ANALYZE, IDENTIFY, VERIFY
 from trustface.services import scope
@@ -70,7 +70,7 @@ def _authorize(ctx: Context, who: Principal, *, tenant_id: str, site_id: str, pu
                subject_id: str | None = None, attributes: Sequence[str] = ()) -> Grant:
     """Ask the policy gate in a transaction of its own (committed whatever the answer)."""
     with ctx.tx() as s:
-        decision = gate.authorize(s, tenant_id=tenant_id, site_id=site_id, purpose=purpose, mode=mode,
+        decision = policy_gate.authorize(s, tenant_id=tenant_id, site_id=site_id, purpose=purpose, mode=mode,
                                   subject_id=subject_id, attributes=tuple(attributes), actor=who.actor,
                                   now=ctx.now(), ttl=ctx.grant_ttl)
     return scope.granted(decision)
