@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from trustface import audit
 from trustface.db import audit_store, repo
+from trustface.db.fast import Raw
 from trustface.db.models import new_id
 from trustface.errors import CATALOGUE, E_INVALID_ARGUMENT, TrustfaceError
 from trustface.policy import codes, profiles
@@ -176,13 +177,42 @@ def authorize(session: Session, *, tenant_id: str, site_id: str, purpose: str, m
 def _decide(session: Session, tenant_id: str, site_id: str, purpose: str, mode: str, subject_id: str | None,
             location_id: str | None, attributes: tuple[str, ...], now: dt.datetime,
             ttl: dt.timedelta) -> dict[str, Any]:
-    """The Grant's values (purpose_id, basis, expires_at, consent_id / legal_basis_id), or _Deny."""
+    """The Grant's values (purpose_id, basis, expires_at, consent_id / legal_basis_id), or _Deny.
+    The checks run in the order of policy.md: the site and purpose, what may be inferred, the
+    site's safeguards (legal basis, signage, impact assessment, notice), then the basis for this
+    subject (a statutory basis, else the subject's own consent)."""
     if mode not in MODES:
         raise _Deny(codes.E_MODE_NOT_ALLOWED, f"unknown mode {mode!r}")
     if session.new or session.dirty or session.deleted:
         session.flush()  # Core reads below must see this transaction's pending ORM changes
     conn = repo.reader(session)
     ctx = repo.gate_context(conn, site_id, purpose, mode, now)
+    purpose_id = _check_site(conn, ctx, tenant_id=tenant_id, site_id=site_id, purpose=purpose, mode=mode,
+                             location_id=location_id, now=now)
+    assert ctx is not None  # _check_site refused a missing site
+    profile = profiles.load(ctx.jurisdiction)
+    _check_attributes(ctx, profile, mode, attributes)
+    notice_hash = _check_safeguards(conn, ctx, profile, purpose_id=purpose_id, purpose=purpose, mode=mode)
+    expires = now + ttl if ctx.ends_at is None else min(now + ttl, ctx.ends_at)
+    if ctx.has_basis:
+        statutory = _statutory_basis(conn, tenant_id=tenant_id, purpose_id=purpose_id, subject_id=subject_id,
+                                     mode=mode, now=now, expires=expires)
+        if statutory is not None:
+            return statutory
+    if subject_id is None:
+        if mode == IDENTIFY:
+            return {"purpose_id": purpose_id, "basis": "consent", "expires_at": expires}
+        raise _Deny(codes.E_CONSENT_MISSING, f"{mode} needs a named subject with consent")
+    return _consent_basis(conn, ctx, profile, tenant_id=tenant_id, site_id=site_id, subject_id=subject_id,
+                          purpose_id=purpose_id, purpose=purpose, mode=mode, notice_hash=notice_hash, now=now,
+                          expires=expires)
+
+
+def _check_site(conn: Raw, ctx: repo.GateContext | None, *, tenant_id: str, site_id: str, purpose: str, mode: str,
+                location_id: str | None, now: dt.datetime) -> str:
+    """The site exists for this tenant and is not suspended, the device is not in a private space,
+    and the site declares the purpose, with a finite retention, still running, allowing ``mode``.
+    Returns the purpose id."""
     if ctx is None or ctx.tenant_id != tenant_id:
         raise _Deny(codes.E_NOT_FOUND, f"site {site_id!r} does not exist for this tenant")
     if ctx.suspended_at is not None:
@@ -193,8 +223,7 @@ def _decide(session: Session, tenant_id: str, site_id: str, purpose: str, mode: 
             raise _Deny(codes.E_NOT_FOUND, f"device location {location_id!r} is not registered at this site")
         if loc.location_type in PRIVATE_LOCATION_TYPES:
             raise _Deny(codes.E_PRIVATE_SPACE, f"the device is in a private space ({loc.location_type})")
-    purpose_id = ctx.purpose_id
-    if purpose_id is None:
+    if ctx.purpose_id is None:
         raise _Deny(codes.E_PURPOSE_NOT_CONSENTED, f"the site declares no purpose {purpose!r}")
     if not ctx.retention_days or ctx.retention_days <= 0:
         raise _Deny(codes.E_RETENTION_UNBOUNDED, f"purpose {purpose!r} has no finite retention")
@@ -202,20 +231,33 @@ def _decide(session: Session, tenant_id: str, site_id: str, purpose: str, mode: 
         raise _Deny(codes.E_PURPOSE_NOT_CONSENTED, f"purpose {purpose!r} has ended")
     if mode not in (ctx.allowed_modes or "").split(","):
         raise _Deny(codes.E_MODE_NOT_ALLOWED, f"purpose {purpose!r} does not allow mode {mode}")
-    profile = profiles.load(ctx.jurisdiction)
-    if mode == ANALYZE:
-        if not attributes:
-            raise _Deny(E_INVALID_ARGUMENT, "an analysis must name its attributes")
-        for attr in attributes:
-            if attr in profile.deny_attributes:
-                raise _Deny(codes.E_PROHIBITED_INFERENCE, f"inferring {attr!r} is prohibited")
-            if attr == "emotion" and ctx.site_type in profile.emotion_blocked_site_types:
-                raise _Deny(codes.E_PROHIBITED_INFERENCE,
-                            f"emotion inference is prohibited at {ctx.site_type} sites under {profile.id}")
-            if attr not in ALLOWED_ATTRIBUTES:
-                raise _Deny(codes.E_PROHIBITED_INFERENCE, f"attribute {attr!r} is not on the analysis allow-list")
-    elif attributes:
-        raise _Deny(E_INVALID_ARGUMENT, "attributes are only for mode analyze")
+    return ctx.purpose_id
+
+
+def _check_attributes(ctx: repo.GateContext, profile: profiles.Profile, mode: str, attributes: tuple[str, ...]) -> None:
+    """An analysis names allow-listed attributes only, never a deny-listed one (R19, SPC-2(7));
+    other modes name none."""
+    if mode != ANALYZE:
+        if attributes:
+            raise _Deny(E_INVALID_ARGUMENT, "attributes are only for mode analyze")
+        return
+    if not attributes:
+        raise _Deny(E_INVALID_ARGUMENT, "an analysis must name its attributes")
+    for attr in attributes:
+        if attr in profile.deny_attributes:
+            raise _Deny(codes.E_PROHIBITED_INFERENCE, f"inferring {attr!r} is prohibited")
+        if attr == "emotion" and ctx.site_type in profile.emotion_blocked_site_types:
+            raise _Deny(codes.E_PROHIBITED_INFERENCE,
+                        f"emotion inference is prohibited at {ctx.site_type} sites under {profile.id}")
+        if attr not in ALLOWED_ATTRIBUTES:
+            raise _Deny(codes.E_PROHIBITED_INFERENCE, f"attribute {attr!r} is not on the analysis allow-list")
+
+
+def _check_safeguards(conn: Raw, ctx: repo.GateContext, profile: profiles.Profile, *, purpose_id: str, purpose: str,
+                      mode: str) -> str:
+    """At premises, 1:N and analysis need a recorded legal basis and a signage attestation; the
+    profile's modes need an approved impact assessment; every mode needs a published notice.
+    Returns the notice's hash."""
     if mode in (IDENTIFY, ANALYZE) and ctx.site_type in PREMISES_SITE_TYPES:
         if not ctx.has_basis:
             raise _Deny(codes.E_MODE_NOT_ALLOWED,
@@ -225,31 +267,36 @@ def _decide(session: Session, tenant_id: str, site_id: str, purpose: str, mode: 
     if mode in profile.pia_required_modes:
         if not any(mode in modes.split(",") for modes in repo.gate_pia_modes(conn, purpose_id)):
             raise _Deny(codes.E_PIA_MISSING, f"no approved impact assessment covers {purpose}/{mode}")
-    notice_hash = ctx.notice_hash
-    if notice_hash is None:
+    if ctx.notice_hash is None:
         raise _Deny(codes.E_NOTICE_NOT_SHOWN, "the site has no published processing-rules notice")
-    expires = now + ttl
-    if ctx.ends_at is not None:
-        expires = min(expires, ctx.ends_at)
+    return ctx.notice_hash
 
-    if ctx.has_basis:
-        statutory = [b for b in repo.gate_legal_bases(conn, purpose_id, mode, now)
-                     if b[1] in STATUTORY_BASES and b[2] is not None]
-        if statutory:
-            basis_id, basis, basis_expires = min(statutory, key=lambda b: b[2])
-            if subject_id is not None:
-                subj = repo.gate_subject(conn, subject_id)
-                if subj is None or subj.tenant_id != tenant_id:
-                    raise _Deny(codes.E_CONSENT_MISSING, "unknown subject")
-                if subj.suspended_at is not None:
-                    raise _Deny(codes.E_SUSPENDED, "processing for this subject is suspended")
-            return {"purpose_id": purpose_id, "basis": basis, "legal_basis_id": basis_id,
-                    "expires_at": min(expires, basis_expires)}
 
-    if subject_id is None:
-        if mode == IDENTIFY:
-            return {"purpose_id": purpose_id, "basis": "consent", "expires_at": expires}
-        raise _Deny(codes.E_CONSENT_MISSING, f"{mode} needs a named subject with consent")
+def _statutory_basis(conn: Raw, *, tenant_id: str, purpose_id: str, subject_id: str | None, mode: str,
+                     now: dt.datetime, expires: dt.datetime) -> dict[str, Any] | None:
+    """A grant on a statutory basis with an end date (the earliest-ending one), if the purpose has
+    one for ``mode``; a named subject must still exist here and not be suspended."""
+    statutory = [b for b in repo.gate_legal_bases(conn, purpose_id, mode, now)
+                 if b[1] in STATUTORY_BASES and b[2] is not None]
+    if not statutory:
+        return None
+    basis_id, basis, basis_expires = min(statutory, key=lambda b: b[2])
+    if subject_id is not None:
+        subj = repo.gate_subject(conn, subject_id)
+        if subj is None or subj.tenant_id != tenant_id:
+            raise _Deny(codes.E_CONSENT_MISSING, "unknown subject")
+        if subj.suspended_at is not None:
+            raise _Deny(codes.E_SUSPENDED, "processing for this subject is suspended")
+    return {"purpose_id": purpose_id, "basis": basis, "legal_basis_id": basis_id,
+            "expires_at": min(expires, basis_expires)}
+
+
+def _consent_basis(conn: Raw, ctx: repo.GateContext, profile: profiles.Profile, *, tenant_id: str, site_id: str,
+                   subject_id: str, purpose_id: str, purpose: str, mode: str, notice_hash: str, now: dt.datetime,
+                   expires: dt.datetime) -> dict[str, Any]:
+    """A grant on the subject's own separate consent for this purpose and mode (R1): active, not
+    expired or lapsed, given on the current notice, with a guardian's consent for a minor (R3) and
+    a written release where the profile needs one."""
     row = repo.gate_subject_consent(conn, subject_id, purpose_id, mode)
     if row is None or row.tenant_id != tenant_id:
         raise _Deny(codes.E_CONSENT_MISSING, "no consent on record for this subject")
