@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from trustface import audit
 from trustface.audit.chain import canonical
 from trustface.db import repo
-from trustface.db.models import Consent, Purpose, Refusal, Site, Subject, SubjectIdentity, new_id
+from trustface.db.models import Consent, Notice, Purpose, Refusal, Site, Subject, SubjectIdentity, new_id
 from trustface.errors import TrustfaceError
 from trustface.policy import codes, profiles
 from trustface.policy._common import invalid, is_minor, not_found, parse_age_band, sha256_hex, utc
@@ -271,43 +271,14 @@ def give_consent(session: Session, *, subject_id: str, site_id: str, purpose: st
                        "pre_ticked": pre_ticked, "accept_all": accept_all, "purpose": purpose, "mode": mode})
     subject, site, p = _resolve(session, subject_id, site_id, purpose, mode)
     profile = profiles.load(site.jurisdiction)
-    if mode not in p.allowed_modes.split(","):
-        raise TrustfaceError(codes.E_MODE_NOT_ALLOWED, f"purpose {p.name!r} does not offer mode {mode}")
-    if channel not in CHANNELS:
-        raise invalid(f"channel must be one of {', '.join(CHANNELS)}", ("R1",))
-    if method not in METHODS:
-        raise invalid(f"method must be one of {', '.join(METHODS)}", ("R1",))
-    if mode == RETAIN_IMAGE and method not in WRITTEN_METHODS:
-        raise TrustfaceError(codes.E_WRITTEN_RELEASE_REQUIRED,
-                             "keeping face photos needs a separate written consent (signature or signed release), "
-                             "not a click (R9)")
-    if initiated_by not in INITIATORS:
-        raise invalid(f"initiated_by must be one of {', '.join(INITIATORS)}", ("R7",))
-    if p.ends_at is not None and p.ends_at <= now:
-        raise TrustfaceError(codes.E_PURPOSE_NOT_CONSENTED, f"purpose {p.name!r} has ended")
+    _check_request(p, mode=mode, channel=channel, method=method, initiated_by=initiated_by, now=now)
     if initiated_by == "processor" and _in_cooldown(session, subject, p, mode, profile, now):
         raise TrustfaceError(codes.E_REPROMPT_COOLDOWN,
                              f"the subject refused within the last {profile.reprompt_cooldown_hours} h; "
                              "only the subject may start a new request")
-    notice = repo.current_notice(session, site.id, "general")
-    if notice is None:
-        raise TrustfaceError(codes.E_NOTICE_NOT_SHOWN, "the site has no published processing-rules notice")
-    if notice_hash != notice.content_hash:
-        raise TrustfaceError(codes.E_NOTICE_NOT_SHOWN,
-                             "the consent does not cite the currently published notice version")
-    guardian_block = None
-    guardian_age = profile.guardian_age_for(site.guardian_age)
-    if is_minor(subject.birth_date, subject.age_band, guardian_age, now):
-        minors = repo.current_notice(session, site.id, "minors") if profile.minors_notice_required else None
-        guardian_block = _check_guardian(guardian, profile, minors.content_hash if minors else None)
-    elif guardian is not None:
-        raise invalid("guardian consent given for a subject who is not a minor under this profile", ("R3",))
-    release_block = None
-    if profile.written_release_required:
-        release_block = _check_release(written_release, p.name)
-        if method not in ("signature", "written_release"):
-            raise TrustfaceError(codes.E_WRITTEN_RELEASE_REQUIRED,
-                                 "a us-il release must be signed or uploaded, not clicked")
+    notice = _cited_notice(session, site.id, notice_hash)
+    guardian_block, release_block = _protections(session, subject, site, p, profile, guardian=guardian,
+                                                 written_release=written_release, method=method, now=now)
     superseded = repo.active_consent(session, subject.id, p.id, mode)
     if superseded is not None:
         superseded.status, superseded.ended_at, superseded.ended_reason = "superseded", now, "re-consented"
@@ -322,7 +293,7 @@ def give_consent(session: Session, *, subject_id: str, site_id: str, purpose: st
         guardian=canonical(guardian_block) if guardian_block else None,
         written_release=canonical(release_block) if release_block else None, expires_at=expires_at,
     ))
-    evidence = {
+    evidence: dict[str, Any] = {
         "action": "given", "consent_id": consent.id, "site_id": site.id, "purpose_id": p.id, "purpose": p.name,
         "mode": mode, "notice_hash": notice.content_hash, "notice_version": notice.version, "channel": channel,
         "method": method, "initiated_by": initiated_by, "expires_at": expires_at.isoformat(),
@@ -339,6 +310,56 @@ def give_consent(session: Session, *, subject_id: str, site_id: str, purpose: st
     audit.record(session, "consent", actor=actor, tenant_id=site.tenant_id, subject_id=subject.id,
                  payload=evidence, now=now)
     return consent
+
+
+def _check_request(p: Purpose, *, mode: str, channel: str, method: str, initiated_by: str, now: dt.datetime) -> None:
+    """The purpose offers ``mode`` and is still running; channel, method and initiator are known; a
+    kept photo needs a written consent, not a click (R9)."""
+    if mode not in p.allowed_modes.split(","):
+        raise TrustfaceError(codes.E_MODE_NOT_ALLOWED, f"purpose {p.name!r} does not offer mode {mode}")
+    if channel not in CHANNELS:
+        raise invalid(f"channel must be one of {', '.join(CHANNELS)}", ("R1",))
+    if method not in METHODS:
+        raise invalid(f"method must be one of {', '.join(METHODS)}", ("R1",))
+    if mode == RETAIN_IMAGE and method not in WRITTEN_METHODS:
+        raise TrustfaceError(codes.E_WRITTEN_RELEASE_REQUIRED,
+                             "keeping face photos needs a separate written consent (signature or signed release), "
+                             "not a click (R9)")
+    if initiated_by not in INITIATORS:
+        raise invalid(f"initiated_by must be one of {', '.join(INITIATORS)}", ("R7",))
+    if p.ends_at is not None and p.ends_at <= now:
+        raise TrustfaceError(codes.E_PURPOSE_NOT_CONSENTED, f"purpose {p.name!r} has ended")
+
+
+def _cited_notice(session: Session, site_id: str, notice_hash: str) -> Notice:
+    """The site's published notice, which the consent must cite by hash (SPC-2(3), PIPL-17)."""
+    notice = repo.current_notice(session, site_id, "general")
+    if notice is None:
+        raise TrustfaceError(codes.E_NOTICE_NOT_SHOWN, "the site has no published processing-rules notice")
+    if notice_hash != notice.content_hash:
+        raise TrustfaceError(codes.E_NOTICE_NOT_SHOWN,
+                             "the consent does not cite the currently published notice version")
+    return notice
+
+
+def _protections(session: Session, subject: Subject, site: Site, p: Purpose, profile: profiles.Profile, *,
+                 guardian: object, written_release: object, method: str,
+                 now: dt.datetime) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+    """The guardian's consent for a minor (R3, PIPL-31) and the written release where the profile
+    needs one (BIPA-15b), checked; (guardian block, release block), each None where not needed."""
+    guardian_block = None
+    if is_minor(subject.birth_date, subject.age_band, profile.guardian_age_for(site.guardian_age), now):
+        minors = repo.current_notice(session, site.id, "minors") if profile.minors_notice_required else None
+        guardian_block = _check_guardian(guardian, profile, minors.content_hash if minors else None)
+    elif guardian is not None:
+        raise invalid("guardian consent given for a subject who is not a minor under this profile", ("R3",))
+    release_block = None
+    if profile.written_release_required:
+        release_block = _check_release(written_release, p.name)
+        if method not in ("signature", "written_release"):
+            raise TrustfaceError(codes.E_WRITTEN_RELEASE_REQUIRED,
+                                 "a us-il release must be signed or uploaded, not clicked")
+    return guardian_block, release_block
 
 
 def give_consent_from_payload(session: Session, payload: Mapping[str, Any], *, actor: str,
