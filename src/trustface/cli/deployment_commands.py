@@ -82,13 +82,12 @@ def _open(directory: Path | None):
 
 @contextmanager
 def _context(directory: Path | None) -> Iterator[Context]:
-    """The use-case context of the deployment in ``directory`` (its search indexes are not built:
-    no command here searches)."""
-    from trustface.gallery import Gallery
+    """The use-case context of the deployment in ``directory``; a site's search index is built at
+    its first search (a command searches one site at most)."""
     from trustface.services import Context
 
     with _open(directory) as dep:
-        yield Context.open(dep, Gallery(dep))
+        yield Context.open(dep, preload=False)
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:

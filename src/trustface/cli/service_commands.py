@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from trustface.cli import app
-from trustface.cli.deployment_commands import ActorOpt, DirOpt, JsonOpt, _fail, _handled, _open, _print
+from trustface.cli.deployment_commands import ActorOpt, DirOpt, JsonOpt, _context, _fail, _handled, _print
 from trustface.errors import TrustfaceError
 
 gate_app = typer.Typer(help="Gates: create one, or try a PIN, card, QR code or face at one.", no_args_is_help=True)
@@ -39,14 +39,6 @@ def _photo(path: Path) -> str:
     if not path.is_file():
         _fail(f"no such photo: {path}")
     return str(path)
-
-
-def _context(dep):
-    """The use cases' context for an opened deployment (the gallery loads its indexes on demand)."""
-    from trustface.gallery import Gallery
-    from trustface.services import Context
-
-    return Context.open(dep, Gallery(dep))
 
 
 # --- serve --------------------------------------------------------------------------------------
@@ -130,8 +122,8 @@ def enroll(site: SiteOpt,
         if not photos:
             _fail("give at least one photo of the subject")
         paths = [_photo(p) for p in photos]
-        with _open(directory) as dep:
-            done = _enrol_one(_context(dep), site=site, subject=subject, purpose=purpose, modes=mode, photos=paths,
+        with _context(directory) as ctx:
+            done = _enrol_one(ctx, site=site, subject=subject, purpose=purpose, modes=mode, photos=paths,
                               actor=actor)
         _print([e.to_dict() for e in done], as_json,
                "\n".join(f"enrolled {e.subject_id} for {e.purpose}/{e.mode}: {len(e.template_ids)} template(s) "
@@ -158,8 +150,7 @@ def _enrol_folder(directory, folder: Path, *, site: str, purpose: str, modes: st
         by_subject.setdefault(path.stem, []).append(path)
     console = Console(stderr=as_json, highlight=False, soft_wrap=True)
     results = []
-    with _open(directory) as dep:
-        ctx = _context(dep)
+    with _context(directory) as ctx:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console, transient=True, disable=not console.is_terminal) as progress:
             task = progress.add_task("enrolling", total=len(by_subject))
@@ -202,8 +193,8 @@ def verify(site: SiteOpt, subject: Annotated[str, typer.Option("--subject", help
     from trustface.services import cli_principal, faces
 
     probe = _photo(photo)
-    with _open(directory) as dep:
-        outcome = faces.verify(_context(dep), cli_principal(actor), site, subject, probe, purpose=purpose)
+    with _context(directory) as ctx:
+        outcome = faces.verify(ctx, cli_principal(actor), site, subject, probe, purpose=purpose)
     _print(outcome.to_dict(), as_json, f"{'match' if outcome.match else 'no match'}: {subject} distance "
                                        f"{outcome.distance:.4f} (threshold {outcome.threshold:.4f}, "
                                        f"{outcome.operating_point})")
@@ -222,8 +213,8 @@ def identify(site: SiteOpt, photo: Annotated[Path, typer.Argument(help="Probe ph
     from trustface.services import cli_principal, faces
 
     probe = _photo(photo)
-    with _open(directory) as dep:
-        outcome = faces.identify(_context(dep), cli_principal(actor), site, probe, purpose=purpose)
+    with _context(directory) as ctx:
+        outcome = faces.identify(ctx, cli_principal(actor), site, probe, purpose=purpose)
     if outcome.unknown:
         _print(outcome.to_dict(), as_json, f"unknown (no consented subject within {outcome.threshold:.4f}, "
                                            f"{outcome.gallery_size} templates searched)")
@@ -243,8 +234,8 @@ def subjects(tenant: Annotated[str, typer.Option("--tenant", help="Tenant id.")]
     No identity data and no templates: only how many templates each subject has."""
     from trustface.services import cli_principal, subjects
 
-    with _open(directory) as dep:
-        out = subjects.of_tenant(_context(dep), cli_principal(), tenant)
+    with _context(directory) as ctx:
+        out = subjects.of_tenant(ctx, cli_principal(), tenant)
     lines = []
     for item in out:
         active = [f"{c['purpose']}/{c['mode']}" for c in item["consents"] if c["status"] == "active"]
@@ -268,8 +259,8 @@ def gate_create(site: SiteOpt, name: Annotated[str, typer.Option("--name", help=
     from trustface.services import cli_principal, gates
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
-    with _open(directory) as dep:
-        info = gates.create_gate(_context(dep), cli_principal(actor), site_id=site, name=name, methods=chosen,
+    with _context(directory) as ctx:
+        info = gates.create_gate(ctx, cli_principal(actor), site_id=site, name=name, methods=chosen,
                                  purpose=purpose)
     _print(info, as_json, info["id"])
 
@@ -289,8 +280,8 @@ def gate_access(gate: Annotated[str, typer.Option("--gate", help="Gate id.")],
     if len(given) != 1:
         _fail("give exactly one of --pin, --card, --qr or --photo")
     method, value = given[0]
-    with _open(directory) as dep:
-        ctx, who = _context(dep), cli_principal(actor)
+    with _context(directory) as ctx:
+        who = cli_principal(actor)
         if method == "face":
             decision = gates.attempt_face(ctx, who, gate, _photo(Path(value)))
         else:
@@ -318,8 +309,8 @@ def credential_issue(subject: Annotated[str, typer.Option("--subject", help="Sub
     """Give a subject a non-face way in at a site; a generated PIN or the QR code is printed once."""
     from trustface.services import cli_principal, gates
 
-    with _open(directory) as dep:
-        issued = gates.issue_credential(_context(dep), cli_principal(actor), subject_id=subject, site_id=site,
+    with _context(directory) as ctx:
+        issued = gates.issue_credential(ctx, cli_principal(actor), subject_id=subject, site_id=site,
                                         type=type_, value=value, label=label)
     shown = issued.pop("value")
     info = issued
@@ -342,11 +333,8 @@ def erase(subject: Annotated[str, typer.Option("--subject", help="Subject id.")]
     Templates are crypto-shredded, consents ended, credentials and keys removed; prints the result."""
     if not yes:
         _fail(f"erasing {subject} cannot be undone; add --yes to confirm")
-    try:
-        from trustface.rights import erase_subject
-    except ImportError as exc:
-        _fail(f"subject erasure is not available in this installation ({exc})")
-    with _open(directory) as dep:
-        with dep.transaction() as s:
-            result = erase_subject(s, subject, actor=actor, channel="desk")
+    from trustface.services import cli_principal, rights
+
+    with _context(directory) as ctx:
+        result = rights.erase(ctx, cli_principal(actor), subject, channel="desk").document
     _print(result, as_json, f"erased {subject}: {json.dumps(result, sort_keys=True, default=str)}")

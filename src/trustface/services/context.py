@@ -58,13 +58,16 @@ class Context:
     clock: Callable[[], dt.datetime] = field(default=audit.utcnow)
 
     @classmethod
-    def open(cls, deployment: Deployment, gallery: Gallery | None = None, *,
+    def open(cls, deployment: Deployment, gallery: Gallery | None = None, *, preload: bool = True,
              clock: Callable[[], dt.datetime] | None = None) -> Context:
-        """A context for an opened deployment (the gallery's indexes are built unless given)."""
+        """A context for an opened deployment. The gallery's search indexes are built now
+        (``preload``, what a server wants) or at a site's first search (what a one-shot command wants)."""
         from trustface.access.service import credential_key
         from trustface.gallery import Gallery
 
-        return cls(deployment=deployment, gallery=gallery if gallery is not None else Gallery.open(deployment),
+        if gallery is None:
+            gallery = Gallery.open(deployment) if preload else Gallery(deployment)
+        return cls(deployment=deployment, gallery=gallery,
                    settings=deployment.settings, credential_secret=credential_key(deployment.keys.tenant_kek_seed),
                    clock=clock or audit.utcnow)
 
