@@ -211,17 +211,6 @@ def _guardian_with_minors_notice(session: Session, site_id: str, guardian: objec
     return block
 
 
-def _consent_site(session: Session, who: Principal, subject: Subject, site_id: str | None) -> Site:
-    """The site a consent is given at: the one named, or the subject's; in the subject's tenant."""
-    site_id = site_id or subject.site_id
-    if site_id is None:
-        raise TrustfaceError(E_MALFORMED_REQUEST, "give site_id: the subject was not registered at a site")
-    site = scope.site(session, who, site_id)
-    if site.tenant_id != subject.tenant_id:
-        raise scope.missing("site", site_id)
-    return site
-
-
 def give(ctx: Context, who: Principal, subject_id: str, request: ConsentRequest) -> ConsentGiven:
     """Record one separate consent for one purpose and one mode with its evidence (SPC-2(3),
     PIPL-29, R1); a minor's needs a verified guardian citing the minors' rules (R3); us-il needs a
@@ -231,7 +220,7 @@ def give(ctx: Context, who: Principal, subject_id: str, request: ConsentRequest)
     started_by = initiator(who, request.initiated_by)
     with ctx.tx() as s:
         subject = scope.subject(s, who, subject_id)
-        site = _consent_site(s, who, subject, request.site_id)
+        site = scope.subject_site(s, who, subject, request.site_id)
         notice_hash = _notice_hash(s, site.id, request)
         consent = ledger.give_consent(
             s, subject_id=subject.id, site_id=site.id, purpose=request.purpose, mode=request.mode,
@@ -270,7 +259,7 @@ def withdraw_purpose(ctx: Context, who: Principal, subject_id: str, *, site_id: 
     who.require("consents:write")
     with ctx.tx() as s:
         subject = scope.subject(s, who, subject_id)
-        site = _consent_site(s, who, subject, site_id)
+        site = scope.subject_site(s, who, subject, site_id)
         done = ledger.withdraw_consent(s, subject_id=subject.id, site_id=site.id, purpose=purpose, mode=mode,
                                        channel=channel, actor=who.actor, now=ctx.now())
         return _withdrawn(done)

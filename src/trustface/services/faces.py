@@ -102,12 +102,7 @@ def enrol(ctx: Context, who: Principal, subject_id: str, images: Sequence[ImageI
     chosen = parse_modes(modes)
     with ctx.read() as s:
         subject = scope.subject(s, who, subject_id)
-        site_id = site_id or subject.site_id
-        if site_id is None:
-            raise TrustfaceError(E_MALFORMED_REQUEST, "give site_id: the subject was not registered at a site")
-        site = scope.site(s, who, site_id)
-        if site.tenant_id != subject.tenant_id:
-            raise scope.missing("subject", subject_id)
+        site_id = scope.subject_site(s, who, subject, site_id).id
         tenant_id = subject.tenant_id
     pixels = _decode(images)
     grants = [_authorize(ctx, who, tenant_id=tenant_id, site_id=site_id, purpose=purpose, mode=mode,

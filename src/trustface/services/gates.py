@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from trustface.access import decisions, gates, issuance
-from trustface.access.codes import E_MALFORMED_REQUEST
 from trustface.access.decisions import BurstOutcome, Decision, FaceProbe
 from trustface.access.keys import Principal
 from trustface.db import access_store
@@ -77,11 +76,7 @@ def issue_credential(ctx: Context, who: Principal, *, subject_id: str, type: str
     in ``value``; nothing shown is stored in clear. One transaction."""
     who.require("credentials:write")
     with ctx.tx() as s:
-        subject = scope.subject(s, who, subject_id)
-        site_id = site_id or subject.site_id
-        if site_id is None:
-            raise TrustfaceError(E_MALFORMED_REQUEST, "give site_id: the subject was not registered at a site")
-        scope.site(s, who, site_id)
+        site_id = scope.subject_site(s, who, scope.subject(s, who, subject_id), site_id).id
         row, shown = issuance.issue_credential(s, ctx.credential_secret, subject_id=subject_id, site_id=site_id,
                                                type=type, value=value, valid_for=valid_for, label=label,
                                                actor=who.actor, now=ctx.now())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from trustface.access.codes import E_MALFORMED_REQUEST
 from trustface.access.keys import Principal
 from trustface.db import access_store, repo
 from trustface.db.models import Gate, Site, Subject
@@ -38,6 +39,18 @@ def gate(session: Session, who: Principal, gate_id: str) -> Gate:
     row = access_store.gate(session, gate_id)
     if row is None or not who.sees_site(row.site_id, row.tenant_id):
         raise missing("gate", gate_id)
+    return row
+
+
+def subject_site(session: Session, who: Principal, subject: Subject, site_id: str | None) -> Site:
+    """The site a request about ``subject`` is for: the one named, or the site the subject was
+    registered at; in the caller's scope and the subject's tenant."""
+    site_id = site_id or subject.site_id
+    if site_id is None:
+        raise TrustfaceError(E_MALFORMED_REQUEST, "give site_id: the subject was not registered at a site")
+    row = site(session, who, site_id)
+    if row.tenant_id != subject.tenant_id:
+        raise missing("site", site_id)
     return row
 
 
