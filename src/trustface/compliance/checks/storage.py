@@ -66,12 +66,28 @@ def retention_check(ctx: Context) -> Result:
     return Result(PASS, evidence)
 
 
+#: files the scan never opens: the database and its journals (closing any handle on a SQLite file
+#: drops the process's POSIX locks on it, and a running server then loses committed writes), the
+#: key file and the erasure log (secrets and a record, not photos)
+NEVER_OPENED_SUFFIXES = (".db", ".db-wal", ".db-shm", ".db-journal", ".sqlite", ".sqlite3", "-wal", "-shm",
+                         "-journal", ".key", ".log", ".jsonl")
+
+
+def never_opened(name: str) -> bool:
+    """Whether the deployment-folder scan must not open the file ``name`` (by its name alone)."""
+    return name.lower().endswith(NEVER_OPENED_SUFFIXES)
+
+
 def _scan_images(directory: Path) -> tuple[int, list[str], int]:
+    """Image files lying in the deployment folder (photos kept outside the encrypted gallery).
+    Files are recognised by their first bytes; the database files are never opened."""
     found: list[str] = []
     scanned = 0
     for root, dirs, files in os.walk(directory):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
+            if never_opened(name):
+                continue
             scanned += 1
             if scanned > MAX_FILES_SCANNED:
                 return scanned, found, len(found)
