@@ -258,6 +258,10 @@ REFUSED: list[tuple[str, str, Callable, int, str]] = [
      422, BAD_TEXT),
     ("text", "RTL isolate inside a notice (nested object)", post(lambda w: f"/v1/sites/{w.site}/notices", lambda w: {
         "content": {"controller": "Acme " + RLI + "Ltd", "contact": "dpo@acme.example"}}), 422, BAD_TEXT),
+    # issue 18: a 3,000-character purpose on a non-face gate reached the audit payload check (was a 500)
+    ("text", "a 3,000-character purpose on a PIN gate", post(GATES, lambda w: {"name": "Side", "methods": ["pin"],
+                                                                              "purpose": "p" * 3000}),
+     422, "E_INVALID_ARGUMENT"),
     ("text", "ANSI escape in a gate name (terminal/log injection)",
      post(GATES, lambda w: {"name": ESC + "[2J" + ESC + "[31mgate", "methods": ["pin"]}), 422, BAD_TEXT),
     ("text", "NUL in a consent's purpose (hand-parsed JSON)", post(CONSENTS, lambda w: consent_body(w, purpose="door" + NUL)),
@@ -293,6 +297,9 @@ REFUSED: list[tuple[str, str, Callable, int, str]] = [
     ("pagination", "limit=1.5", get(lambda w: EVENTS, params={"limit": "1.5"}), 422, BAD_TEXT),
     ("pagination", "cursor=-5", get(lambda w: EVENTS, params={"cursor": "-5"}), 422, "E_INVALID_ARGUMENT"),
     ("pagination", "cursor=10^30", get(lambda w: EVENTS, params={"cursor": "1" + "0" * 30}), 422, "E_INVALID_ARGUMENT"),
+    # issue 18: "²" passes str.isdigit() and fails int() (was a 500)
+    ("pagination", "cursor=² (a superscript digit)", get(lambda w: EVENTS, params={"cursor": "²"}), 422,
+     "E_INVALID_ARGUMENT"),
     # path tricks in ids
     ("path", "%2e%2e%2f in a subject id", get(lambda w: "/v1/subjects/%2e%2e%2fsites"), 404, "E_NOT_FOUND"),
     ("path", "..%2f..%2fapi-keys after a site id", get(lambda w: f"/v1/sites/{w.site}%2f..%2f..%2fapi-keys"), 404,

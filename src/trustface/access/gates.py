@@ -53,6 +53,7 @@ def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: 
     """A gate offering ``methods``; face alone is refused with E_FACE_ONLY_POLICY (R6, SPC-10). A
     face gate needs the site to declare ``purpose`` with identify among its modes."""
     now = utc(now)
+    purpose = require_text(purpose, "purpose", max_len=80)  # a purpose name; the column holds 80
     site = sites.get_site(session, site_id)
     chosen = validate_gate_methods(methods if isinstance(methods, (list, tuple)) else [])
     if FACE in chosen:

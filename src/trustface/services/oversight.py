@@ -62,7 +62,7 @@ def audit_events(ctx: Context, who: Principal, *, limit: int = 100, cursor: str 
         raise TrustfaceError(E_INVALID_ARGUMENT, f"limit is between 1 and {MAX_PAGE}")
     after = 0
     if cursor is not None:
-        if not cursor.isdigit() or len(cursor) > 18:
+        if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:  # "²" is a digit to isdigit()
             raise TrustfaceError(E_INVALID_ARGUMENT, "cursor is the next_cursor of a previous page")
         after = int(cursor)
     with ctx.read() as s:
