@@ -182,6 +182,36 @@ class Deployment:
         finally:
             session.close()
 
+    def schema_revision(self) -> str | None:
+        """The database's schema revision (None: not a trustface database)."""
+        return migrate.current_revision(self.engine)
+
+    def require_current_schema(self) -> None:
+        """Refuse to serve a schema that is not the one this code was written for (issue 18): one
+        E_DEPLOYMENT sentence naming the command that fixes it."""
+        try:
+            current = self.schema_revision()
+        except SQLAlchemyError as exc:
+            raise _fail(f"cannot read the database at {_redact(self.database_url)}: {exc.__class__.__name__}") from None
+        head = migrate.head_revision()
+        if current != head:
+            raise _fail(f"the database schema is at revision {current or 'none'}, this version of trustface needs "
+                        f"{head}: stop the service and run `trustface db upgrade --dir {self.directory}`")
+
+    def upgrade_schema(self, *, actor: str = "admin:cli") -> tuple[str | None, str]:
+        """Bring the schema to this code's head under a lock, and record it in the audit trail.
+        Returns (revision before, revision after)."""
+        try:
+            before, after = migrate.upgrade_locked(self.engine, self.directory / ".schema-upgrade.lock")
+        except SQLAlchemyError as exc:
+            raise _fail(f"cannot upgrade the database at {_redact(self.database_url)}: "
+                        f"{exc.__class__.__name__}") from None
+        if before != after:
+            with self.transaction() as session:
+                audit.record(session, "admin", actor=actor, payload={"action": "schema_upgraded",
+                                                                     "from_revision": before, "to_revision": after})
+        return before, after
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -88,6 +88,8 @@ def site_of(ctx, v):
 
 TABLE: dict[tuple[str, str], Route] = {
     ("GET", "/healthz"): Route(frozenset(ROLES), None, public=True),
+    ("GET", "/livez"): Route(frozenset(ROLES), None, public=True),
+    ("GET", "/readyz"): Route(frozenset(ROLES), None, public=True),
     ("GET", "/public/sites/{site_id}/notice"): Route(frozenset(ROLES), "site", public=True),
     ("POST", "/v1/tenants"): Route(KEY_ADMINS, None, lambda c, v: {"json": {"name": c.uniq("Tenant"),
                                                                             "contact": "dpo@t.example"}},

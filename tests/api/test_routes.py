@@ -23,6 +23,8 @@ from trustface.deployment import Deployment
 #: every route of the app -> the test(s) below that cover it (test_route_inventory keeps this honest)
 ROUTES = {
     ("GET", "/healthz"): "test_health_and_auth",
+    ("GET", "/livez"): "test_health_and_auth",
+    ("GET", "/readyz"): "test_health_and_auth",
     ("POST", "/v1/tenants"): "test_tenants_and_sites",
     ("POST", "/v1/sites"): "test_tenants_and_sites",
     ("GET", "/v1/sites"): "test_tenants_and_sites",
@@ -164,13 +166,16 @@ def test_route_inventory(api):
     # every error status a route can answer is documented with the envelope
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
-            if not path.startswith(("/healthz", "/public/")):
+            if not path.startswith(("/healthz", "/livez", "/readyz", "/public/")):
                 assert {"401", "403", "404", "422"} <= set(op["responses"]), (method, path)
 
 
 def test_health_and_auth(api):
     r = api.call("GET", "/healthz")
     assert r.status_code == 200 and r.json() == {"ok": True}
+    assert api.call("GET", "/livez").json() == {"ok": True}
+    ready = api.call("GET", "/readyz")  # no key needed: it names checks, never data
+    assert ready.status_code == 200 and ready.json()["ready"] is True, ready.text
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"
     assert "access-control-allow-origin" not in r.headers
     bogus = "tf_0123456789abcdef_" + "A" * 43

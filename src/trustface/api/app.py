@@ -14,7 +14,7 @@ from trustface import __version__
 from trustface.api import errors
 from trustface.api.deps import Services
 from trustface.api.limits import BodySizeLimit, SafePath
-from trustface.api.routes import audit, compliance, faces, keys, sites, subjects
+from trustface.api.routes import audit, compliance, faces, health, keys, sites, subjects
 from trustface.ratelimit import RateLimiter
 from trustface.services.context import Context
 
@@ -54,6 +54,7 @@ def create_app(directory: Path | str | None = None, *, database_url: str | None 
     from trustface.deployment import Deployment
 
     dep = deployment or Deployment(directory, database_url=database_url)
+    dep.require_current_schema()  # never serve a schema this code was not written for (issue 18)
     settings = dep.settings
     max_body = settings.max_body_bytes
     limiter = RateLimiter({"identify": settings.identify_per_minute, "access": settings.access_per_minute})
@@ -72,10 +73,7 @@ def create_app(directory: Path | str | None = None, *, database_url: str | None 
     app.include_router(sites.public)
     __import__("trustface.web", fromlist=["mount"]).mount(app)  # the pages: console, kiosk, self-service
     app.include_router(__import__("trustface.api.routes.liveness", fromlist=["router"]).router)
-
-    @app.get("/healthz", tags=["public"])
-    def healthz() -> dict:
-        return {"ok": True}
+    app.include_router(health.router)
 
     app.add_middleware(BodySizeLimit, max_bytes=max_body)
     app.add_middleware(SafePath)  # control or invisible characters in the path: 404 before any route

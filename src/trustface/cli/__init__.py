@@ -32,6 +32,7 @@ except ImportError as exc:  # pragma: no cover - only while that room is absent
 
 from trustface.cli import (
     compliance_commands,  # noqa: E402,F401
+    db_commands,  # noqa: E402,F401
     gallery_commands,  # noqa: E402,F401
     intel_commands,  # noqa: E402,F401
     service_commands,  # noqa: E402,F401

@@ -84,6 +84,8 @@ class Gallery:
             secret = deployment.keys.tenant_kek_seed
         self._ring = KeyRing(secret)
         self.deployment = deployment
+        #: every identify index was built at start-up (Gallery.open); else each at its first search
+        self.preloaded = False
         self._indexes = GalleryIndexes(self._ring, exact_limit=exact_limit, rerank=rerank)
 
     @classmethod
@@ -96,6 +98,7 @@ class Gallery:
                     gallery.rebuild(session)
                 finally:
                     session.rollback()
+            gallery.preloaded = True
         return gallery
 
     @property
