@@ -165,10 +165,16 @@ class Deployment:
         self.database_url = database_url or config.database_url(self.directory)
         self.engine = make_engine(self.database_url, sqlite_synchronous=self.settings.sqlite_synchronous)
         self._factory = make_sessionmaker(self.engine, audit_key=self.keys.audit_hmac_key)
+        self._read_factory = make_sessionmaker(self.engine, read_only=True, audit_key=self.keys.audit_hmac_key)
         self.grant_ttl = self.settings.grant_ttl
 
     def session(self) -> Session:
         return self._factory()
+
+    def read_session(self) -> Session:
+        """A session for reads only: it takes no write lock, so it never waits for a writer nor
+        holds one up (SQLite: a deferred transaction; PostgreSQL: READ ONLY)."""
+        return self._read_factory()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

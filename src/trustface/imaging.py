@@ -48,10 +48,13 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from trustface.errors import E_IMAGE_INVALID, E_IMAGE_TOO_LARGE, TrustfaceError
 
-__all__ = ["MAX_PIXELS", "ImageSource", "load_image", "image_info"]
+__all__ = ["GATE_FRAME_MAX_PIXELS", "MAX_PIXELS", "ImageSource", "load_image", "image_info"]
 
 #: Default pixel limit (width x height): 40 megapixels, i.e. 120 MB as an RGB array.
 MAX_PIXELS = 40_000_000
+#: a frame from a gate camera: 4K is 8.3 MP, so anything above 12 MP is not a camera frame, and
+#: decoding it would only delay the gate (checked from the header, like MAX_PIXELS)
+GATE_FRAME_MAX_PIXELS = 12_000_000
 
 #: What :func:`load_image` accepts: the encoded file's bytes, or a path to it.
 ImageSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", "os.PathLike[bytes]"]

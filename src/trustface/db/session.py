@@ -123,18 +123,33 @@ def make_engine(url: str, *, pool_size: int | None = None, sqlite_synchronous: s
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # a writer takes the write lock at once (no upgrade deadlock between two writers); a
+            # read-only session begins deferred and never waits for, or blocks, a writer (WAL)
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if pool_size:
         kwargs["pool_size"] = pool_size
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "begin")
+    def _pg_begin(conn):
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")  # a write by mistake fails loudly
+
+    return engine
 
 
-def make_sessionmaker(engine: Engine, **info) -> sessionmaker:
-    """Sessions bound to ``engine``; ``info`` (e.g. the audit HMAC key) is copied into each."""
-    factory = sessionmaker(bind=engine, class_=TrustfaceSession, expire_on_commit=False)
+#: execution option of the engine a read-only session is bound to (see :func:`make_sessionmaker`)
+READ_ONLY = "trustface_read_only"
+
+
+def make_sessionmaker(engine: Engine, *, read_only: bool = False, **info) -> sessionmaker:
+    """Sessions bound to ``engine``; ``info`` (e.g. the audit HMAC key) is copied into each.
+    ``read_only``: transactions that take no write lock (SQLite: deferred; PostgreSQL: READ ONLY)."""
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    factory = sessionmaker(bind=bind, class_=TrustfaceSession, expire_on_commit=False)
 
     def _make():
         session = factory()

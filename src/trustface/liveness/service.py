@@ -281,7 +281,8 @@ def prepare_frames(row: LivenessChallenge, frames: Sequence[bytes],
     if not frames or len(frames) > MAX_FRAMES:
         raise TrustfaceError(E_INVALID_ARGUMENT, f"send between {len(steps) + 1} and {MAX_FRAMES} frames")
     times = _parse_times(timestamps, len(frames))
-    return [passive.Frame(imaging.load_image(data), bytes(data), t) for data, t in zip(frames, times, strict=True)]
+    return [passive.Frame(imaging.load_image(data, max_pixels=imaging.GATE_FRAME_MAX_PIXELS), bytes(data), t)
+            for data, t in zip(frames, times, strict=True)]
 
 
 def screen_burst(session: Session, row: LivenessChallenge, frames: Sequence[passive.Frame], *, now: dt.datetime,

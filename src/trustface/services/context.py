@@ -88,7 +88,7 @@ class Context:
     def read(self) -> Iterator[Session]:
         """A session for reads: closed at the end without committing anything. Rows read here stay
         usable afterwards as detached snapshots (closing does not expire them)."""
-        session = self.deployment.session()
+        session = self.deployment.read_session()
         try:
             yield session
         finally:

@@ -137,7 +137,7 @@ def face_probe(image: ImageInput) -> FaceProbe:
                     data = fh.read()
             except OSError:
                 data = None
-        pixels = imaging.load_image(data if data is not None else image)
+        pixels = imaging.load_image(data if data is not None else image, max_pixels=imaging.GATE_FRAME_MAX_PIXELS)
     try:
         return FaceProbe(pixels, data, Gallery.probe_descriptor(pixels))
     except TrustfaceError as exc:
