@@ -67,27 +67,27 @@ def validate_face_mode(face_mode: str, methods: Iterable[str],
     to a two-factor gate (at an identify gate every non-face method opens alone)."""
     chosen = tuple(methods)
     if face_mode not in FACE_MODES:
-        raise TrustfaceError(E_INVALID_ARGUMENT, f"face_mode is one of {', '.join(FACE_MODES)}")
+        raise TrustfaceError(E_INVALID_ARGUMENT, f"face_mode is one of {', '.join(FACE_MODES)}.")
     alone = None if credential_alone is None else list(credential_alone)
     if face_mode == IDENTIFY_FACE:
         if alone:
             raise TrustfaceError(E_INVALID_ARGUMENT, "credential_alone applies to a gate whose face_mode is "
-                                                     f"{VERIFY_AFTER_CREDENTIAL}; here every non-face method opens alone")
+                                                     f"{VERIFY_AFTER_CREDENTIAL}; here every non-face method opens alone.")
         return face_mode, ()
     if FACE not in chosen:
         raise TrustfaceError(E_INVALID_ARGUMENT, f"face_mode {VERIFY_AFTER_CREDENTIAL} checks a face after a "
-                                                 "credential: add face to the gate's methods")
+                                                 "credential: add face to the gate's methods.")
     factors = [m for m in FIRST_FACTORS if m in chosen]
     if not factors:
         raise TrustfaceError(E_INVALID_ARGUMENT, "a two-factor gate needs a PIN, card or QR code to name the resident "
-                                                 "before the face: add one to the gate's methods")
+                                                 "before the face: add one to the gate's methods.")
     if alone is None:
         return face_mode, tuple(factors)
     stray = sorted(set(alone) - set(factors))
     if stray:
         raise TrustfaceError(E_INVALID_ARGUMENT, f"credential_alone lists {', '.join(stray)}: it names some of the "
-                                                 f"gate's credentials ({', '.join(factors)})")
+                                                 f"gate's credentials ({', '.join(factors)}).")
     if not alone:
         raise TrustfaceError(E_FACE_ONLY_POLICY, "a resident who declines face must still get in (R6): let at least "
-                                                 f"one of {', '.join(factors)} open the gate alone (credential_alone)")
+                                                 f"one of {', '.join(factors)} open the gate alone (credential_alone).")
     return face_mode, tuple(m for m in factors if m in alone)

@@ -94,7 +94,8 @@ async def analyze(site_id: str, request: Request, who: Caller, svc: Svc) -> dict
                                                          attributes=attributes, purpose=purpose))
 
 
-_CREDENTIAL = {"method": {"enum": ["pin", "card", "qr", "visitor_pass"]}, "value": {"type": "string"}}
+_CREDENTIAL: dict[str, dict[str, object]] = {"method": {"enum": ["pin", "card", "qr", "visitor_pass"]},
+                                           "value": {"type": "string"}}
 
 
 @router.post("/v1/gates/{gate_id}/access", openapi_extra={"requestBody": {"required": True, "content": {
