@@ -25,6 +25,9 @@
   var twoFactor = false, noFace = false;
   var FACE_TRIES = 3, RESET_MS = 6000, STEP_FRAMES = 3, FRAME_GAP_MS = 350, STEP_LEAD_MS = 700;
 
+  /* buttons are display: inline-flex in web.css, which outranks the hidden attribute */
+  function shown(el, on) { el.hidden = !on; el.style.display = on ? "" : "none"; }
+
   function fmt(s, vars) { return s.replace(/\{(\w+)\}/g, function (m, k) { return vars[k] != null ? vars[k] : m; }); }
 
   function readKeyFromFragment() {
@@ -118,10 +121,10 @@
       var hasFace = g.methods.indexOf("face") >= 0;
       if (hasFace) { startCamera(); } else { openAlt(false); }
       if (twoFactor) {  // the credential first, then the face: the pad is the way to start
-        $("face-start").hidden = true;
+        shown($("face-start"), false);
         $("result-title").setAttribute("data-idle", S.two_factor_first);
         $("result-title").textContent = S.two_factor_first;
-        $("no-face").hidden = !(g.credential_alone && g.credential_alone.length);
+        shown($("no-face"), !!(g.credential_alone && g.credential_alone.length));
         openAlt(false);
       }
       loadSignage(g, hasFace);
