@@ -18,6 +18,7 @@ T: dict[str, tuple[str, str]] = {
                               "decline face. Keep at least one.",
                               "用于双重验证门禁：可单独开门的凭证，供不使用人脸的住户使用。至少保留一项。"),
     "opens_alone": ("opens alone", "可单独开门"),
+    "alone_pin": ("PIN alone", "仅密码"), "alone_card": ("card alone", "仅门卡"), "alone_qr": ("QR code alone", "仅二维码"),
     "method_credential+face": ("PIN, card or QR + face", "凭证 + 刷脸"),
     "kiosk_no_face": ("Without my face", "不刷脸"),
 }
