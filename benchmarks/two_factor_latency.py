@@ -9,14 +9,14 @@ What it builds, in a temporary folder (removed afterwards): a fresh deployment (
 ``sqlite_synchronous = "FULL"``, the default), a residential site with ``door_access`` for verify
 and identify (PIA, published notice), and ``--residents`` LFW people (the first of those with at
 least two photos, in name order), each consenting to verify and identify, enrolled from their first
-photo for both modes, with a PIN. Two gates take face, PIN and card: an identify gate and a
-two-factor gate (``face_mode = "verify_after_credential"``).
+photo for both modes, with a PIN and a card. Three gates take face, PIN and card: an identify gate and two
+two-factor gates (``face_mode = "verify_after_credential"``), one tried with the PIN, one with the card.
 
 Each resident's *second* photo is then sent once to each gate over the ASGI stack (Starlette's
 TestClient: routing, multipart parsing, key check, the service, audit events, fsynced commits;
 no network socket): at the identify gate as ``image`` alone, at the two-factor gate as ``image``
-+ ``method=pin`` + ``value``. The replay screen is per gate, so the same frame is new at each.
-The paths are interleaved (each resident through all three in turn) so load from other
++ ``method`` (pin or card) + ``value``. The replay screen is per gate, so the same frame is new at each.
+The paths are interleaved (each resident through every path in turn) so load from other
 processes weighs on each alike; the first three residents are a warm-up, not counted. Reported:
 p50, p90, p99, mean (ms) and the share granted, per path.
 """
@@ -119,27 +119,35 @@ def main() -> None:
                     continue
                 pin = str(507193 + i * 7919)
                 ok("POST", f"/v1/subjects/{subject}/credentials", 201, json={"type": "pin", "value": pin})
-                residents.append((subject, probe.read_bytes(), pin))
+                card = f"04a1{i:08x}"
+                ok("POST", f"/v1/subjects/{subject}/credentials", 201, json={"type": "card", "value": card})
+                residents.append((subject, probe.read_bytes(), pin, card))
             setup_s = time.perf_counter() - t0
             gate_auth = {"Authorization": f"Bearer {gate_key}"}
 
+            card_gate = ok("POST", f"/v1/sites/{sid}/gates", 201, json={
+                "name": "Two-factor (card)", "methods": ["face", "pin", "card"],
+                "face_mode": "verify_after_credential"})["id"]
             paths = {
-                "identify (face alone, 1:N)": lambda img, pin: client.post(
+                "identify (face alone, 1:N)": lambda img, pin, card: client.post(
                     f"/v1/gates/{identify_gate}/access", headers=gate_auth,
                     files=[("image", ("f.jpg", img, "image/jpeg"))]),
-                "two-factor (PIN then face, 1:1)": lambda img, pin: client.post(
+                "two-factor (PIN then face, 1:1)": lambda img, pin, card: client.post(
                     f"/v1/gates/{two_factor_gate}/access", headers=gate_auth,
                     files=[("image", ("f.jpg", img, "image/jpeg"))], data={"method": "pin", "value": pin}),
-                "PIN alone": lambda img, pin: client.post(
+                "two-factor (card then face, 1:1)": lambda img, pin, card: client.post(
+                    f"/v1/gates/{card_gate}/access", headers=gate_auth,
+                    files=[("image", ("f.jpg", img, "image/jpeg"))], data={"method": "card", "value": card}),
+                "PIN alone": lambda img, pin, card: client.post(
                     f"/v1/gates/{identify_gate}/access", headers=gate_auth, json={"method": "pin", "value": pin}),
             }
             # interleaved, one resident at a time through every path, so a busy machine slows all alike
             times: dict[str, list[float]] = {name: [] for name in paths}
             granted = dict.fromkeys(paths, 0)
-            for k, (_subject, probe, pin) in enumerate(residents):
+            for k, (_subject, probe, pin, card) in enumerate(residents):
                 for name, send in paths.items():
                     t = time.perf_counter()
-                    r = send(probe, pin)
+                    r = send(probe, pin, card)
                     elapsed = time.perf_counter() - t
                     assert r.status_code == 200, (name, r.status_code, r.text)
                     if k >= 3:  # warm-up
