@@ -30,11 +30,11 @@ from trustface.access.codes import (
     E_METHOD_NOT_OFFERED,
     E_NO_MATCH,
 )
-from trustface.access.gates import gate_is_open, gate_methods, get_gate
+from trustface.access.gates import gate_alternatives, gate_is_open, gate_methods, get_gate, opens_alone, two_factor
 from trustface.access.issuance import VISITOR_PASS, pin_tag
-from trustface.access.methods import FACE, METHODS, alternatives
+from trustface.access.methods import CREDENTIAL_AND_FACE, FACE, METHODS
 from trustface.db import access_store
-from trustface.db.models import Gate, LivenessChallenge
+from trustface.db.models import Credential, Gate, LivenessChallenge
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
 from trustface.liveness import service as liveness
 from trustface.policy import gate as policy_gate
@@ -42,6 +42,7 @@ from trustface.policy._common import invalid, utc
 from trustface.policy.vocab import IDENTIFY
 
 if TYPE_CHECKING:
+    from trustface.access import second_factor
     from trustface.gallery import Gallery
 
 
@@ -114,34 +115,48 @@ class BurstOutcome:
 def _decide(session: Session, gate: Gate, method: str, *, granted: bool, actor: str, now: dt.datetime,
             subject_id: str | None = None, reason: str | None = None, message: str | None = None,
             credential_id: str | None = None, distance: float | None = None,
-            liveness_extra: dict[str, object] | None = None) -> Decision:
-    offered = alternatives(gate_methods(gate))
+            liveness_extra: dict[str, object] | None = None, extra: dict[str, object] | None = None) -> Decision:
+    offered = gate_alternatives(gate)
     payload: dict[str, object] = {"action": "gate_access", "gate_id": gate.id, "site_id": gate.site_id,
                                   "method": method, "result": "granted" if granted else "denied", "reason": reason}
     if credential_id:
         payload["credential_id"] = credential_id
     if liveness_extra is not None:
         payload["liveness"] = liveness_extra
+    if extra:
+        payload.update(extra)
     seq = audit.record(session, "access", actor=actor, tenant_id=gate.tenant_id, subject_id=subject_id,
                        payload=payload, now=now)
-    return Decision(granted, gate.id, method, subject_id, reason, message,
+    # a denied attempt names nobody to the kiosk (the audit event keeps the credential's holder)
+    return Decision(granted, gate.id, method, subject_id if granted else None, reason, message,
                     [] if granted else offered, seq, distance)
 
 
-def why_not(gate: Gate, method: str, now: dt.datetime) -> tuple[str, str] | None:
-    """Why the gate refuses ``method`` now, before any credential or face is looked at."""
+def why_not(gate: Gate, method: str, now: dt.datetime, *, alone: bool = False) -> tuple[str, str] | None:
+    """Why the gate refuses ``method`` now, before any credential or face is looked at. ``alone``:
+    a credential without a face, which a two-factor gate takes only for its ``credential_alone``."""
     if method not in gate_methods(gate):
         return E_METHOD_NOT_OFFERED, f"this gate does not take {method.replace('_', ' ')}; it offers " \
                                      f"{', '.join(gate_methods(gate))}"
+    if alone and two_factor(gate) and method != FACE and method not in opens_alone(gate):
+        others = ", ".join(opens_alone(gate)) or "none"
+        return E_METHOD_NOT_OFFERED, f"at this gate the {method.replace('_', ' ')} is followed by your face: send " \
+                                     f"both (ways in without a face here: {others})"
     if not gate_is_open(gate, now):
         return E_GATE_CLOSED, "the gate is closed at this time by its schedule"
     return None
 
 
-def face_refusal(gate: Gate, now: dt.datetime, *, liveness_passed: bool) -> tuple[str, str] | None:
-    """Why a face attempt is refused before any face work: not offered, closed, or (at a gate that
-    requires liveness, R24) a single frame where only a passed challenge burst may open it."""
+def face_refusal(gate: Gate, now: dt.datetime, *, liveness_passed: bool,
+                 after_credential: bool = False) -> tuple[str, str] | None:
+    """Why a face attempt is refused before any face work: not offered, closed, a face alone at a
+    two-factor gate (it follows a credential there), or (at a gate that requires liveness, R24) a
+    single frame where only a passed challenge burst may open it."""
     refusal = why_not(gate, FACE, now)
+    if refusal is None and two_factor(gate) and not after_credential:
+        refusal = (E_METHOD_NOT_OFFERED, "at this gate the face follows a PIN, card or QR code: send method and "
+                                         "value with the image (ways in without a face: "
+                                         f"{', '.join(opens_alone(gate))})")
     if refusal is None and gate.liveness == "required" and not liveness_passed:
         refusal = (E_LIVENESS_REQUIRED, "this gate needs the liveness challenge: ask "
                                         f"POST /v1/gates/{gate.id}/liveness/challenge, then send the frame burst")
@@ -150,24 +165,32 @@ def face_refusal(gate: Gate, now: dt.datetime, *, liveness_passed: bool) -> tupl
 
 # --- PIN, card, QR -----------------------------------------------------------------------------
 
-def decide_credential(session: Session, secret: bytes, *, gate_id: str, method: str, value: str, actor: str,
-                      now: dt.datetime | None = None) -> Decision:
-    """A PIN, card or QR attempt at a gate. Wrong, expired or spent credentials are denied decisions
-    (not errors) so the kiosk can show them; a malformed request raises E_INVALID_ARGUMENT."""
-    now = utc(now)
-    gate = get_gate(session, gate_id)
+@dataclass(frozen=True)
+class CredentialCheck:
+    """A PIN, card or QR code looked at, nothing decided: the method it turned out to be (a QR code
+    may be a visitor pass), the credential row when valid, else ``failure`` (code, message)."""
+
+    method: str
+    row: Credential | None
+    failure: tuple[str, str] | None = None
+
+
+def check_credential(session: Session, secret: bytes, gate: Gate, *, method: str, value: str, now: dt.datetime,
+                     alone: bool = True) -> CredentialCheck:
+    """Check a credential at ``gate`` without deciding: not offered (or, ``alone`` at a two-factor
+    gate, not one that opens without a face), closed, wrong, expired or spent all come back as a
+    ``failure``; a malformed request raises E_INVALID_ARGUMENT. Nothing is written."""
     if method not in METHODS or method == FACE:
         raise invalid(f"method must be one of {', '.join(m for m in METHODS if m != FACE)}")
     if not isinstance(value, str) or not value or len(value) > 2000:
         raise invalid("send the PIN, card number or QR code in `value`")
     # a QR code may be a resident's or a visitor pass: which method it is shows once it is read
     qr_like = method in ("qr", VISITOR_PASS)
-    refusal = why_not(gate, method, now)
+    refusal = why_not(gate, method, now, alone=alone)
     if qr_like and refusal is not None and refusal[0] == E_METHOD_NOT_OFFERED:
         refusal = why_not(gate, next(m for m in gate_methods(gate)), now)  # only the schedule counts yet
     if refusal is not None:
-        return _decide(session, gate, method, granted=False, actor=actor, now=now, reason=refusal[0],
-                       message=refusal[1])
+        return CredentialCheck(method, None, refusal)
     row, failure = None, (E_CREDENTIAL_INVALID, f"the {method.replace('_', ' ')} is not valid at this gate")
     if method == "pin":
         row = access_store.credential_by_lookup(session, gate.site_id, "pin", pin_tag(secret, gate.site_id, value))
@@ -185,10 +208,9 @@ def decide_credential(session: Session, secret: bytes, *, gate_id: str, method: 
             claims, failure = None, (exc.code, exc.message)
         if claims is not None:
             method = VISITOR_PASS if claims.single_use else "qr"
-            refusal = why_not(gate, method, now)
+            refusal = why_not(gate, method, now, alone=alone)
             if refusal is not None:
-                return _decide(session, gate, method, granted=False, actor=actor, now=now, reason=refusal[0],
-                               message=refusal[1])
+                return CredentialCheck(method, None, refusal)
             row = access_store.credential_by_lookup(session, gate.site_id, method, claims.nonce)
             if row is not None and row.id != claims.holder:
                 row = None
@@ -196,13 +218,32 @@ def decide_credential(session: Session, secret: bytes, *, gate_id: str, method: 
                 row, failure = None, (E_CREDENTIAL_INVALID, "this visitor pass was already used")
     if row is not None and row.expires_at is not None and now >= row.expires_at:
         row, failure = None, (E_CREDENTIAL_EXPIRED, "the credential has expired")
+    return CredentialCheck(method, row, None if row is not None else failure)
+
+
+def decide_credential(session: Session, secret: bytes, *, gate_id: str, method: str, value: str, actor: str,
+                      now: dt.datetime | None = None) -> Decision:
+    """A PIN, card or QR attempt at a gate. Wrong, expired or spent credentials are denied decisions
+    (not errors) so the kiosk can show them; a malformed request raises E_INVALID_ARGUMENT. At a
+    two-factor gate a credential alone opens only if the gate lists it in ``credential_alone``."""
+    now = utc(now)
+    gate = get_gate(session, gate_id)
+    check = check_credential(session, secret, gate, method=method, value=value, now=now)
+    return grant_credential(session, gate, check, actor=actor, now=now)
+
+
+def grant_credential(session: Session, gate: Gate, check: CredentialCheck, *, actor: str, now: dt.datetime,
+                     extra: dict[str, object] | None = None) -> Decision:
+    """Decide on a checked credential: denied with its failure, else granted (a visitor pass is spent)."""
+    row = check.row
     if row is None:
-        return _decide(session, gate, method, granted=False, actor=actor, now=now, reason=failure[0],
-                       message=failure[1])
+        code, message = check.failure or (E_CREDENTIAL_INVALID, "the credential is not valid at this gate")
+        return _decide(session, gate, check.method, granted=False, actor=actor, now=now, reason=code,
+                       message=message, extra=extra)
     if row.type == VISITOR_PASS:
         row.used_at = now
-    return _decide(session, gate, method, granted=True, actor=actor, now=now, subject_id=row.subject_id,
-                   credential_id=row.id)
+    return _decide(session, gate, check.method, granted=True, actor=actor, now=now, subject_id=row.subject_id,
+                   credential_id=row.id, extra=extra)
 
 
 # --- faces -------------------------------------------------------------------------------------
@@ -292,19 +333,28 @@ def decide_spent_challenge(session: Session, row: LivenessChallenge, *, actor: s
 def decide_burst(session: Session, gallery: Gallery, row: LivenessChallenge, verdict: liveness.BurstVerdict,
                  probe: FaceProbe | None, *, actor: str, grant_ttl: dt.timedelta | None = None,
                  client_id: str | None = None, device_id: str | None = None,
-                 now: dt.datetime | None = None) -> BurstOutcome:
+                 now: dt.datetime | None = None, claim: second_factor.Claim | None = None) -> BurstOutcome:
     """Decide the gate on a judged burst, in the caller's transaction: the challenge is settled
     (spent, attack reported, frames remembered); a failed burst is a denied decision naming its
-    most serious reason; a passed one goes on to the face decision with its first frame (``probe``)."""
+    most serious reason; a passed one goes on to the face decision with its first frame (``probe``):
+    1:N at an identify gate, 1:1 against ``claim`` (the resident a credential named) at a two-factor
+    gate (:mod:`trustface.access.second_factor`)."""
+    from trustface.access import second_factor
+
     now = utc(now)
     liveness.settle_burst(session, row, verdict, now=now, client_id=client_id, device_id=device_id)
     gate = get_gate(session, row.gate_id)
     first = verdict.first_reason
     if first is not None or probe is None:
         reason = first or {"code": E_INVALID_ARGUMENT, "message": "the burst has no frame to decide on"}
-        decision = _decide(session, gate, FACE, granted=False, actor=actor, now=now, reason=reason["code"],
-                           message=reason["message"], liveness_extra=verdict.audit_extra())
+        method = FACE if claim is None else CREDENTIAL_AND_FACE
+        decision = _decide(session, gate, method, granted=False, actor=actor, now=now, reason=reason["code"],
+                           message=reason["message"], liveness_extra=verdict.audit_extra(),
+                           extra=None if claim is None else claim.audit_extra())
         return BurstOutcome(verdict, decision)
+    if claim is not None:
+        return BurstOutcome(verdict, second_factor.decide_verified(session, gallery, claim, probe, actor=actor,
+                                                                   now=now, liveness_passed=True))
     decision = decide_face(session, gallery, gate_id=gate.id, probe=probe, actor=actor, grant_ttl=grant_ttl, now=now,
                            liveness_passed=True)
     return BurstOutcome(verdict, decision)

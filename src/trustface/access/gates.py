@@ -10,13 +10,21 @@ import re
 from sqlalchemy.orm import Session
 
 from trustface import audit
-from trustface.access.methods import FACE, alternatives, validate_gate_methods
+from trustface.access.methods import (
+    FACE,
+    IDENTIFY_FACE,
+    NON_FACE,
+    VERIFY_AFTER_CREDENTIAL,
+    alternatives,
+    validate_face_mode,
+    validate_gate_methods,
+)
 from trustface.db import access_store, repo
 from trustface.db.models import DeviceLocation, Gate, new_id
 from trustface.errors import TrustfaceError
 from trustface.policy import codes, sites
 from trustface.policy._common import invalid, not_found, require_text, utc
-from trustface.policy.vocab import IDENTIFY
+from trustface.policy.vocab import IDENTIFY, VERIFY
 
 DEFAULT_PURPOSE = "door_access"
 #: "required": single frames are refused at the gate; only a passed challenge burst opens it (R24)
@@ -49,18 +57,27 @@ def gate_is_open(gate: Gate, now: dt.datetime) -> bool:
 
 def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: str = DEFAULT_PURPOSE,
                 location_id: str | None = None, schedule: dict | None = None, liveness: str = "off", actor: str,
+                face_mode: str = IDENTIFY_FACE, credential_alone: list[str] | None = None,
                 now: dt.datetime | None = None) -> Gate:
     """A gate offering ``methods``; face alone is refused with E_FACE_ONLY_POLICY (R6, SPC-10). A
-    face gate needs the site to declare ``purpose`` with identify among its modes."""
+    face gate needs the site to declare ``purpose`` with the mode its face step uses: identify (1:N)
+    for ``face_mode="identify"``, verify (1:1) for ``"verify_after_credential"``, where a PIN, card
+    or QR code names the resident first and ``credential_alone`` lists the credentials that also
+    open the gate without a face (at least one: R6; see :func:`validate_face_mode`)."""
     now = utc(now)
     purpose = require_text(purpose, "purpose", max_len=80)  # a purpose name; the column holds 80
     site = sites.get_site(session, site_id)
     chosen = validate_gate_methods(methods if isinstance(methods, (list, tuple)) else [])
+    if credential_alone is not None and not isinstance(credential_alone, (list, tuple)):
+        raise invalid("credential_alone is a list of the gate's credentials, e.g. [\"card\"]")
+    face_mode, alone = validate_face_mode(face_mode if isinstance(face_mode, str) else "", chosen, credential_alone)
     if FACE in chosen:
         declared = sites.get_purpose(session, site_id, purpose)
-        if IDENTIFY not in declared.allowed_modes.split(","):
+        mode = VERIFY if face_mode == VERIFY_AFTER_CREDENTIAL else IDENTIFY
+        if mode not in declared.allowed_modes.split(","):
+            what = "matches the face 1:1 after a credential" if mode == VERIFY else "identifies (1:N)"
             raise TrustfaceError(codes.E_MODE_NOT_ALLOWED,
-                                 f"a face gate identifies (1:N); purpose {purpose!r} does not allow identify here")
+                                 f"this face gate {what}; purpose {purpose!r} does not allow {mode} here")
     if liveness not in LIVENESS_MODES:
         raise invalid(f"liveness is one of {', '.join(LIVENESS_MODES)}")
     if liveness == "required" and FACE not in chosen:
@@ -72,10 +89,12 @@ def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: 
     g = repo.add(session, Gate(id=new_id("gate"), tenant_id=site.tenant_id, site_id=site_id,
                                name=require_text(name, "gate name", max_len=200), methods=",".join(chosen),
                                purpose=purpose, location_id=location_id, schedule=_check_schedule(schedule),
-                               liveness=liveness, created_at=now))
+                               liveness=liveness, face_mode=face_mode, credential_alone=",".join(alone),
+                               created_at=now))
     audit.record(session, "admin", actor=actor, tenant_id=site.tenant_id, now=now,
                  payload={"action": "gate_created", "gate_id": g.id, "site_id": site_id, "methods": list(chosen),
-                          "purpose": purpose, "liveness": liveness})
+                          "purpose": purpose, "liveness": liveness, "face_mode": face_mode,
+                          "credential_alone": list(alone)})
     return g
 
 
@@ -90,9 +109,31 @@ def gate_methods(gate: Gate) -> list[str]:
     return gate.methods.split(",")
 
 
+def two_factor(gate: Gate) -> bool:
+    """Whether a face at this gate follows a credential and is matched 1:1 (issue 16)."""
+    return gate.face_mode == VERIFY_AFTER_CREDENTIAL
+
+
+def opens_alone(gate: Gate) -> list[str]:
+    """The gate's non-face methods that open it on their own: all of them at an identify gate; at a
+    two-factor gate the credentials in ``credential_alone`` and a visitor pass (which names no
+    resident, so no face can follow it)."""
+    offered = [m for m in NON_FACE if m in gate_methods(gate)]
+    if not two_factor(gate):
+        return offered
+    alone = set(gate.credential_alone.split(",")) if gate.credential_alone else set()
+    return [m for m in offered if m in alone or m == "visitor_pass"]
+
+
+def gate_alternatives(gate: Gate) -> list[str]:
+    """What a failed attempt offers (PIPL-24, R25): the ways in that need no face."""
+    return alternatives(opens_alone(gate))
+
+
 def gate_to_dict(gate: Gate) -> dict:
     return {"id": gate.id, "site_id": gate.site_id, "name": gate.name, "methods": gate_methods(gate),
-            "alternatives": alternatives(gate_methods(gate)), "purpose": gate.purpose,
+            "alternatives": gate_alternatives(gate), "purpose": gate.purpose,
             "location_id": gate.location_id, "schedule": json.loads(gate.schedule) if gate.schedule else None,
-            "liveness": gate.liveness,
+            "liveness": gate.liveness, "face_mode": gate.face_mode or IDENTIFY_FACE,
+            "credential_alone": opens_alone(gate),
             "created_at": gate.created_at.isoformat()}

@@ -270,6 +270,10 @@ class Gate(Base):
     schedule: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: "required": a face opens this gate only through a passed liveness challenge (a frame burst)
     liveness: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
+    #: "identify" (1:N) or "verify_after_credential" (a PIN, card or QR code names the resident, then 1:1)
+    face_mode: Mapped[str] = mapped_column(String(30), default="identify", server_default="identify")
+    #: at a two-factor gate, the credentials that also open without a face (comma-separated)
+    credential_alone: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

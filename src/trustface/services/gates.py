@@ -1,5 +1,6 @@
 """Gate use cases: make a gate, hand out non-face credentials, and every attempt at a gate (a PIN,
-card or QR code; a single face frame; a liveness challenge and its frame burst).
+card or QR code; a single face frame; a credential then a face at a two-factor gate; a liveness
+challenge and its frame burst).
 
 Transaction rule: decoding, face detection and description, and the liveness analysis of a burst
 (PAD model, landmarks) run before any transaction opens; the transaction then holds only storage
@@ -17,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from trustface.access import decisions, gates, issuance
+from trustface.access import decisions, gates, issuance, second_factor
 from trustface.access.decisions import BurstOutcome, Decision, FaceProbe
 from trustface.access.keys import Principal
 from trustface.db import access_store
 from trustface.db.models import LivenessChallenge
-from trustface.errors import TrustfaceError
+from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
 from trustface.liveness import pad as pad_models
 from trustface.liveness import service as liveness
 from trustface.policy import codes
@@ -37,14 +38,20 @@ ImageInput = bytes | str | os.PathLike[str] | np.ndarray
 
 def create_gate(ctx: Context, who: Principal, *, site_id: str, name: str, methods: Sequence[str],
                 purpose: str = gates.DEFAULT_PURPOSE, location_id: str | None = None,
-                schedule: dict[str, Any] | None = None, liveness: str = "off") -> dict[str, Any]:
+                schedule: dict[str, Any] | None = None, liveness: str = "off", face_mode: str = "identify",
+                credential_alone: Sequence[str] | None = None) -> dict[str, Any]:
     """A gate and its ways in; face alone is refused with E_FACE_ONLY_POLICY (SPC-10, PIPL-16).
-    One transaction: the gate row and its ``admin`` event."""
+    ``face_mode="verify_after_credential"`` makes the face a second factor after a PIN, card or QR
+    code (1:1, the purpose must allow verify); ``credential_alone`` names the credentials that also
+    open it without a face (default all; never none: R6). One transaction: the gate row and its
+    ``admin`` event."""
     who.require("gates:write")
     with ctx.tx() as s:
         scope.site(s, who, site_id)
         row = gates.create_gate(s, site_id=site_id, name=name, methods=list(methods), purpose=purpose,
                                 location_id=location_id, schedule=schedule, liveness=liveness, actor=who.actor,
+                                face_mode=face_mode,
+                                credential_alone=None if credential_alone is None else list(credential_alone),
                                 now=ctx.now())
         return gates.gate_to_dict(row)
 
@@ -118,30 +125,40 @@ def attempt_credential(ctx: Context, who: Principal, gate_id: str, *, method: st
                                            actor=who.actor, now=now or ctx.now())
 
 
-def face_probe(image: ImageInput) -> FaceProbe:
-    """Decode a gate frame and describe its main face, before any transaction. A frame that does not
-    decode raises (E_IMAGE_INVALID, E_IMAGE_TOO_LARGE: nothing is written); a frame without a usable
-    face keeps the engine's refusal for the decision (a denied attempt, audited)."""
+def decode_frame(image: ImageInput) -> tuple[np.ndarray, bytes | None]:
+    """A gate frame's pixels and the bytes as received (None for pixels given as an array). A frame
+    that does not decode raises (E_IMAGE_INVALID, E_IMAGE_TOO_LARGE): nothing is written."""
     from trustface import imaging
+
+    if isinstance(image, np.ndarray):
+        return image, None
+    data: bytes | None = None
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        data = bytes(image)
+    else:
+        try:
+            with open(image, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            data = None
+    return imaging.load_image(data if data is not None else image, max_pixels=imaging.GATE_FRAME_MAX_PIXELS), data
+
+
+def describe_frame(pixels: np.ndarray, data: bytes | None) -> FaceProbe:
+    """Describe the main face of a decoded frame, before any transaction; a frame without a usable
+    face keeps the engine's refusal for the decision (a denied attempt, audited)."""
     from trustface.gallery import Gallery
 
-    data: bytes | None = None
-    if isinstance(image, np.ndarray):
-        pixels = image
-    else:
-        if isinstance(image, (bytes, bytearray, memoryview)):
-            data = bytes(image)
-        else:
-            try:
-                with open(image, "rb") as fh:
-                    data = fh.read()
-            except OSError:
-                data = None
-        pixels = imaging.load_image(data if data is not None else image, max_pixels=imaging.GATE_FRAME_MAX_PIXELS)
     try:
         return FaceProbe(pixels, data, Gallery.probe_descriptor(pixels))
     except TrustfaceError as exc:
         return FaceProbe(pixels, data, None, exc)
+
+
+def face_probe(image: ImageInput) -> FaceProbe:
+    """Decode a gate frame and describe its main face, before any transaction (see
+    :func:`decode_frame` and :func:`describe_frame`)."""
+    return describe_frame(*decode_frame(image))
 
 
 def attempt_face(ctx: Context, who: Principal, gate_id: str, image: ImageInput, *,
@@ -161,6 +178,34 @@ def attempt_face(ctx: Context, who: Principal, gate_id: str, image: ImageInput, 
                                      grant_ttl=ctx.grant_ttl, now=now)
 
 
+def attempt_credential_and_face(ctx: Context, who: Principal, gate_id: str, *, method: str, value: str,
+                                image: ImageInput, now: dt.datetime | None = None) -> Decision:
+    """A PIN, card or QR code, then a face, at a two-factor gate (``face_mode`` =
+    ``verify_after_credential``; issue 16). The frame is decoded first (a bad one is refused with
+    nothing written). One transaction checks the credential (a wrong one is a denied decision and
+    the face is never described) and asks the policy gate for a VERIFY grant for the resident it
+    names (grant lifetime from the settings; committed whatever the answer, SPC-2(3)). The face is
+    described outside any transaction; one more transaction screens the frame for replay, matches
+    it 1:1 against that resident and decides (:mod:`trustface.access.second_factor`)."""
+    who.require("access")
+    now = now or ctx.now()
+    with ctx.read() as s:
+        gate = scope.gate(s, who, gate_id)
+        if not gates.two_factor(gate):
+            raise TrustfaceError(E_INVALID_ARGUMENT, "this gate identifies a face on its own: send the face alone, "
+                                                     "or the PIN, card or QR code alone")
+    pixels, data = decode_frame(image)
+    with ctx.tx() as s:
+        step = second_factor.claim_resident(s, ctx.credential_secret, gate_id=gate_id, method=method, value=value,
+                                            actor=who.actor, grant_ttl=ctx.grant_ttl, now=now)
+    if step.decision is not None:
+        return step.decision
+    assert step.claim is not None
+    probe = describe_frame(pixels, data)
+    with ctx.tx() as s:
+        return second_factor.decide_verified(s, ctx.gallery, step.claim, probe, actor=who.actor, now=now)
+
+
 def issue_challenge(ctx: Context, who: Principal, gate_id: str, *, steps: Sequence[str] | None = None,
                     now: dt.datetime | None = None) -> LivenessChallenge:
     """A liveness challenge (random steps, single-use nonce, time window) for one face attempt."""
@@ -175,21 +220,42 @@ def issue_challenge(ctx: Context, who: Principal, gate_id: str, *, steps: Sequen
 def answer_challenge(ctx: Context, who: Principal, gate_id: str, nonce: str, frames: Sequence[bytes], *,
                      timestamps: Sequence[float] | None = None, client_id: str | None = None,
                      device_id: str | None = None, now: dt.datetime | None = None,
-                     pad_model: pad_models.PadModel | None | str = "default") -> BurstOutcome:
+                     pad_model: pad_models.PadModel | None | str = "default",
+                     credential: tuple[str, str] | None = None) -> BurstOutcome:
     """Answer a challenge with a frame burst (R24): E_CHALLENGE_UNKNOWN for a nonce not issued at this
     gate; bad frames or timestamps are errors (nothing written). Then, outside any transaction: the
     frames are decoded, screened for replay and injection (reads), judged (PAD model, the prompted
     steps on landmarks) and, if passed, the first frame described; one transaction then spends the
-    challenge (locked, so a nonce answers once) and lets the access room decide."""
+    challenge (locked, so a nonce answers once) and lets the access room decide.
+
+    At a two-factor gate (``face_mode`` = ``verify_after_credential``) the burst comes with
+    ``credential`` = (method, value): after decoding, one transaction checks it and asks the policy
+    gate for the resident's VERIFY grant (a wrong credential, or a decision by policy, spends the
+    challenge and the burst is never judged); then the burst is judged and the face matched 1:1.
+    An identify gate takes no credential (E_INVALID_ARGUMENT), as a two-factor gate needs one."""
     who.require("access")
     now = now or ctx.now()
     with ctx.read() as s:
-        scope.gate(s, who, gate_id)
+        gate = scope.gate(s, who, gate_id)
+        if gates.two_factor(gate) != (credential is not None):
+            raise TrustfaceError(E_INVALID_ARGUMENT, "this gate takes the face after a PIN, card or QR code: send "
+                                 "method and value with the burst" if credential is None else
+                                 "this gate identifies a face on its own: send the burst without a credential")
         row = liveness.challenge_for(s, gate_id=gate_id, nonce=nonce)
         spent = liveness.challenge_spent(row, now)
         if spent is None:
             decoded = liveness.prepare_frames(row, frames, timestamps)
             screen = liveness.screen_burst(s, row, decoded, now=now, client_id=client_id, device_id=device_id)
+    claim = None
+    if credential is not None and spent is None:
+        with ctx.tx() as s:
+            locked = liveness.challenge_for(s, gate_id=gate_id, nonce=nonce, for_update=True)
+            step = second_factor.claim_for_burst(s, ctx.credential_secret, locked, method=credential[0],
+                                                 value=credential[1], actor=who.actor, grant_ttl=ctx.grant_ttl,
+                                                 now=now)
+        if isinstance(step, BurstOutcome):
+            return step
+        claim = step
     verdict = probe = None
     if spent is None:
         verdict = liveness.judge_burst(row, decoded, screen, pad_model=pad_model)
@@ -203,4 +269,5 @@ def answer_challenge(ctx: Context, who: Principal, gate_id: str, nonce: str, fra
             return answered
         assert verdict is not None
         return decisions.decide_burst(s, ctx.gallery, locked, verdict, probe, actor=who.actor,
-                                      grant_ttl=ctx.grant_ttl, client_id=client_id, device_id=device_id, now=now)
+                                      grant_ttl=ctx.grant_ttl, client_id=client_id, device_id=device_id, now=now,
+                                      claim=claim)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from trustface.access.accounts import ConsolePrincipal
 from trustface.access.codes import E_MALFORMED_REQUEST
 from trustface.access.keys import PERMISSIONS
-from trustface.access.methods import METHODS
+from trustface.access.methods import FACE_MODES, FIRST_FACTORS, IDENTIFY_FACE, METHODS
 from trustface.errors import CATALOGUE, TrustfaceError
 from trustface.services import accounts, admin, web_queries
 from trustface.services import gates as gate_service
@@ -33,6 +33,7 @@ def _gates_page(request: Request, who: ConsolePrincipal, site_id: str | None, *,
     chosen = pick_site(sites, site_id)
     return page(request, "console/gates.html", status=status,
                 **section(who, "gates", sites=sites, site=chosen, gates=chosen.gates, methods=METHODS,
+                          face_modes=FACE_MODES, first_factors=FIRST_FACTORS,
                           can_kiosk="keys:write" in PERMISSIONS[who.role], **extra))
 
 
@@ -53,13 +54,19 @@ async def add_gate(request: Request, who: ConsolePrincipal = Depends(console_use
     form = await form_of(request)
     methods = texts(form, "methods")
     site_id = text(form, "site_id") or ""
+    face_mode = text(form, "face_mode") or IDENTIFY_FACE
+    # the form ticks the credentials that also open a two-factor gate alone (R6); an identify gate ignores them
+    alone = [m for m in texts(form, "credential_alone") if m in methods] if face_mode != IDENTIFY_FACE else None
     t = i18n.translator(lang_of(request))
     try:
         gate_service.create_gate(context_of(request), who, site_id=site_id, name=_gate_name(form), methods=methods,
-                                 purpose=text(form, "purpose") or DEFAULT_PURPOSE)
+                                 purpose=text(form, "purpose") or DEFAULT_PURPOSE, face_mode=face_mode,
+                                 credential_alone=alone)
     except TrustfaceError as exc:
         return _gates_page(request, who, site_id, status=CATALOGUE[exc.code].http_status,
-                           error=error_words(request, exc), form={"name": text(form, "name"), "methods": methods})
+                           error=error_words(request, exc), form={"name": text(form, "name"), "methods": methods,
+                                                                  "face_mode": face_mode,
+                                                                  "credential_alone": alone or []})
     return _gates_page(request, who, site_id, form={}, flash=t("gate_added"))
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from trustface.web import i18n_factor
+
 LANGS = ("en", "zh")
 DEFAULT = "en"
 
@@ -345,6 +347,8 @@ KIOSK_STRINGS = {
     "rules_version": ("Processing rules (version {version})", "个人信息处理规则（第 {version} 版）"),
     "and": (" or ", "或"),
 }
+T.update(i18n_factor.T)  # the two-factor gate's words (issue 16)
+KIOSK_STRINGS.update(i18n_factor.KIOSK_STRINGS)
 
 #: the liveness challenge's prompts (trustface.liveness.active.STEPS)
 LIVENESS_STEPS = {

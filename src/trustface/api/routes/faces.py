@@ -94,34 +94,53 @@ async def analyze(site_id: str, request: Request, who: Caller, svc: Svc) -> dict
                                                          attributes=attributes, purpose=purpose))
 
 
+_CREDENTIAL: dict[str, dict[str, object]] = {"method": {"enum": ["pin", "card", "qr", "visitor_pass"]},
+                                           "value": {"type": "string"}}
+
+
 @router.post("/v1/gates/{gate_id}/access", openapi_extra={"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {
-        "image": {"type": "string", "format": "binary"}}, "required": ["image"]}},
+        "image": {"type": "string", "format": "binary"},
+        **{k: {**v, "description": "with the image at a two-factor gate (face_mode verify_after_credential)"}
+           for k, v in _CREDENTIAL.items()}}, "required": ["image"]}},
     "application/json": {"schema": {"oneOf": [
-        {"type": "object", "required": ["method", "value"], "additionalProperties": False,
-         "properties": {"method": {"enum": ["pin", "card", "qr", "visitor_pass"]}, "value": {"type": "string"}}},
+        {"type": "object", "required": ["method", "value"], "additionalProperties": False, "properties": _CREDENTIAL},
         {"type": "object", "required": ["image"], "additionalProperties": False,
-         "properties": {"image": {"type": "string", "format": "byte"}}}]}}}}})
+         "properties": {"image": {"type": "string", "format": "byte"}}},
+        {"type": "object", "required": ["method", "value", "image"], "additionalProperties": False,
+         "properties": {**_CREDENTIAL, "image": {"type": "string", "format": "byte"}}}]}}}}})
 async def gate_access(gate_id: str, request: Request, who: Caller, svc: Svc) -> dict:
-    """One attempt at a gate: a face (multipart `image` or base64 JSON `image`), or JSON
-    `{"method": "pin"|"card"|"qr", "value"}`. Answers `{"granted", "method", "subject_id",
-    "alternatives", "reason"}`; a failed or uncertain face match always lists the other ways in
-    (PIPL-24). Every attempt is an `access` audit event."""
+    """One attempt at a gate: a face (multipart `image` or base64 JSON `image`), JSON
+    `{"method": "pin"|"card"|"qr", "value"}`, or, at a two-factor gate (`face_mode`
+    `verify_after_credential`), both: the credential names the resident and the face is matched 1:1
+    against them (multipart `image` + `method` + `value` fields, or JSON with a base64 `image`).
+    Answers `{"granted", "method", "subject_id", "alternatives", "reason"}`; a failed or uncertain
+    face match always lists the other ways in (PIPL-24). Every attempt is an `access` audit event."""
     who.require("access")
     svc.limiter.check(who.key_id, "access")
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     credential = None
     if media == "application/json":
         body = await json_object(request)
-        if "method" in body or "value" in body:
+        if "image" not in body and "images" not in body and ("method" in body or "value" in body):
             credential = parse(CredentialAttempt, body)
     if credential is not None:
         attempt = credential
         decision = await run_in_threadpool(lambda: gates.attempt_credential(svc.ctx, who, gate_id, method=attempt.method,
                                                                             value=attempt.value))
         return decision.to_dict()
-    images, _ = await images_and_fields(request, max_images=1, fields=set())
+    images, values = await images_and_fields(request, max_images=1, fields={"method", "value"})
+    if len(images) != 1:
+        raise TrustfaceError(E_INVALID_ARGUMENT, "send one face image (`image`)")
+    factor = None
+    if "method" in values or "value" in values:
+        factor = parse(CredentialAttempt, {"method": values.get("method"), "value": values.get("value")})
     gates.require_gate(svc.ctx, who, gate_id)  # an unknown gate is a 404 before the identify limit counts
     svc.limiter.check(who.key_id, "identify")
-    decision = await run_in_threadpool(lambda: gates.attempt_face(svc.ctx, who, gate_id, images[0]))
+    if factor is not None:
+        first = factor
+        decision = await run_in_threadpool(lambda: gates.attempt_credential_and_face(
+            svc.ctx, who, gate_id, method=first.method, value=first.value, image=images[0]))
+    else:
+        decision = await run_in_threadpool(lambda: gates.attempt_face(svc.ctx, who, gate_id, images[0]))
     return decision.to_dict()

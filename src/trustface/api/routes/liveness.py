@@ -3,7 +3,8 @@
 ``POST /v1/gates/{gate_id}/liveness/challenge`` -> ``{nonce, steps, prompts, expires_at}``; the kiosk
 shows the prompts and records the person; ``POST /v1/gates/{gate_id}/liveness/{nonce}`` takes the
 burst as multipart ``frame`` parts (in capture order; optional ``timestamps`` = capture times in ms,
-comma-separated; optional ``client_id`` / ``device_id``) and answers ``{passed, reasons, steps_done,
+comma-separated; optional ``client_id`` / ``device_id``; at a two-factor gate the ``method`` and
+``value`` of the PIN, card or QR code that names the resident) and answers ``{passed, reasons, steps_done,
 pad, decision}``. A pass goes on to the gate's face decision; a failure is a denied decision that
 lists the gate's other ways in. Both are ``access`` audit events. Same permission and rate limits as
 ``POST /v1/gates/{gate_id}/access``. The use cases are :func:`trustface.services.gates.issue_challenge`
@@ -28,7 +29,10 @@ _BURST_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
                   "description": f"the burst's frames in capture order (at most {liveness.MAX_FRAMES})"},
         "timestamps": {"type": "string", "description": "capture times in ms, comma-separated, one per frame"},
         "client_id": {"type": "string", "description": "the capturing app's instance id (optional)"},
-        "device_id": {"type": "string", "description": "the camera device's id (optional)"}}}}}}}
+        "device_id": {"type": "string", "description": "the camera device's id (optional)"},
+        "method": {"enum": ["pin", "card", "qr", "visitor_pass"],
+                   "description": "at a two-factor gate: the credential that names the resident"},
+        "value": {"type": "string", "description": "at a two-factor gate: the PIN, card number or QR code"}}}}}}}
 
 
 @router.post("/v1/gates/{gate_id}/liveness/challenge", status_code=201)
@@ -62,7 +66,7 @@ async def _burst(request: Request) -> tuple[list[bytes], dict]:
             if not data:
                 raise TrustfaceError(E_IMAGE_INVALID, "an uploaded frame is empty")
             frames.append(data)
-        elif key in ("timestamps", "client_id", "device_id"):
+        elif key in ("timestamps", "client_id", "device_id", "method", "value"):
             if not isinstance(value, str) or len(value) > 2000:
                 raise TrustfaceError(E_MALFORMED_REQUEST, f"field {key!r} must be short text")
             values[key] = value
@@ -83,7 +87,10 @@ async def answer(gate_id: str, nonce: str, request: Request, who: Caller, svc: S
     gates.require_gate(svc.ctx, who, gate_id)  # an unknown gate is a 404 before the identify limit counts
     svc.limiter.check(who.key_id, "identify")
     times = liveness.parse_timestamps(values.get("timestamps"))
+    credential = None
+    if "method" in values or "value" in values:  # a two-factor gate: the credential comes with the burst
+        credential = (values.get("method") or "", values.get("value") or "")
     outcome = await run_in_threadpool(lambda: gates.answer_challenge(
         svc.ctx, who, gate_id, nonce, frames, timestamps=times, client_id=values.get("client_id") or None,
-        device_id=values.get("device_id") or None))
+        device_id=values.get("device_id") or None, credential=credential))
     return outcome.to_dict()

@@ -139,6 +139,11 @@ class GateIn(Body):
     schedule: Schedule | None = None
     liveness: Literal["off", "required"] = Field("off", description="required: a face opens the gate only "
                                                                     "through the liveness challenge burst")
+    face_mode: Literal["identify", "verify_after_credential"] = Field(
+        "identify", description="identify: the face alone, 1:N; verify_after_credential: a PIN, card or QR code "
+                                "names the resident, then the face is matched 1:1")
+    credential_alone: list[str] | None = Field(None, description="at a two-factor gate, the credentials that also "
+                                                                 "open it without a face (default all; never none)")
 
 
 @router.post("/v1/sites/{site_id}/gates", status_code=201, dependencies=JSON)
@@ -146,7 +151,8 @@ def create_gate(site_id: str, body: GateIn, who: Caller, ctx: Ctx) -> dict:
     """A gate and its ways in; face alone is refused with E_FACE_ONLY_POLICY (SPC-10, PIPL-16)."""
     schedule = body.schedule.model_dump(by_alias=True) if body.schedule else None
     return gates.create_gate(ctx, who, site_id=site_id, name=body.name, methods=body.methods, purpose=body.purpose,
-                             location_id=body.location_id, schedule=schedule, liveness=body.liveness)
+                             location_id=body.location_id, schedule=schedule, liveness=body.liveness,
+                             face_mode=body.face_mode, credential_alone=body.credential_alone)
 
 
 @router.get("/v1/sites/{site_id}/gates")

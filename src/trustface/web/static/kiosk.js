@@ -5,6 +5,12 @@
  * from the address bar at once. Every attempt is one call to the API: POST /v1/gates/{id}/access
  * with a camera frame (multipart) or {"method": "pin"|"card"|"qr", "value"} (JSON).
  *
+ * At a two-factor gate (face_mode "verify_after_credential") the PIN, card or QR code comes first:
+ * the kiosk keeps it, asks the person to look at the camera and sends both in one call (multipart
+ * image + method + value; at a gate that requires liveness, with the challenge burst). "Without my
+ * face" (shown where the gate lets a credential open alone) sends the credential alone: no frame
+ * is taken.
+ *
  * Face is used only when the person presses "Enter with my face" (a few frames, then it stops);
  * "Use PIN / card / QR instead" is always on screen, and any failed face attempt opens the pad.
  */
@@ -16,7 +22,11 @@
   var storeKey = "trustface.gateKey." + gateId;
   var $ = function (id) { return document.getElementById(id); };
   var key = null, gate = null, stream = null, busy = false, pin = "", resetTimer = null, liveness = false;
+  var twoFactor = false, noFace = false;
   var FACE_TRIES = 3, RESET_MS = 6000, STEP_FRAMES = 3, FRAME_GAP_MS = 350, STEP_LEAD_MS = 700;
+
+  /* buttons are display: inline-flex in web.css, which outranks the hidden attribute */
+  function shown(el, on) { el.hidden = !on; el.style.display = on ? "" : "none"; }
 
   function fmt(s, vars) { return s.replace(/\{(\w+)\}/g, function (m, k) { return vars[k] != null ? vars[k] : m; }); }
 
@@ -103,12 +113,20 @@
       if (!g) { return; }
       gate = g;
       if (g.liveness === "required") { liveness = true; }  // the gate refuses single frames
+      twoFactor = g.face_mode === "verify_after_credential";
       $("key-panel").hidden = true;
       $("gate-panel").hidden = false;
       $("gate-name").textContent = g.name;
       document.title = g.name + " · trustface";
       var hasFace = g.methods.indexOf("face") >= 0;
       if (hasFace) { startCamera(); } else { openAlt(false); }
+      if (twoFactor) {  // the credential first, then the face: the pad is the way to start
+        shown($("face-start"), false);
+        $("result-title").setAttribute("data-idle", S.two_factor_first);
+        $("result-title").textContent = S.two_factor_first;
+        shown($("no-face"), !!(g.credential_alone && g.credential_alone.length));
+        openAlt(false);
+      }
       loadSignage(g, hasFace);
     }).catch(function () { showKeyPanel(S.offline); });
   }
@@ -157,16 +175,17 @@
     return new Promise(function (resolve) { c.toBlob(resolve, "image/jpeg", 0.92); });
   }
 
-  function tryFace(left) {
+  function tryFace(left, credential) {
     return frame().then(function (blob) {
       if (!blob) { throw new Error("no frame"); }
       var body = new FormData();
       body.append("image", blob, "frame.jpg");
+      if (credential) { body.append("method", credential.method); body.append("value", credential.value); }
       return api("/v1/gates/" + encodeURIComponent(gateId) + "/access", {method: "POST", body: body});
     }).then(function (r) { return r.json(); }).then(function (d) {
       if (d && d.error) { throw d.error; }
       if (!d.granted && d.reason && d.reason.code === "E_NO_FACE" && left > 1) {
-        return new Promise(function (res) { setTimeout(res, 700); }).then(function () { return tryFace(left - 1); });
+        return new Promise(function (res) { setTimeout(res, 700); }).then(function () { return tryFace(left - 1, credential); });
       }
       return d;
     });
@@ -176,7 +195,7 @@
 
   /* Liveness (when the kiosk link asks for it: #liveness=1): the API picks random steps; each is
      prompted in large type while a few frames are taken; the burst goes to the API in one call. */
-  function livenessAttempt() {
+  function livenessAttempt(credential) {
     var challenge, frames = [], times = [];
     function grab() {
       return frame().then(function (blob) { if (!blob) { throw new Error("no frame"); } frames.push(blob); times.push(Date.now()); });
@@ -203,6 +222,7 @@
         var body = new FormData();
         frames.forEach(function (b, i) { body.append("frame", b, "frame" + i + ".jpg"); });
         body.append("timestamps", times.join(","));
+        if (credential) { body.append("method", credential.method); body.append("value", credential.value); }
         return api("/v1/gates/" + encodeURIComponent(gateId) + "/liveness/" + encodeURIComponent(challenge.nonce),
                    {method: "POST", body: body});
       }).then(function (r) { return r.json(); }).then(function (out) {
@@ -228,8 +248,33 @@
     }).then(function () { busy = false; });
   }
 
+  /* A visitor pass names nobody, so no face follows it: its QR code's (signed) claims say
+     "u": true. Read here only to spare the visitor the camera; the server decides. */
+  function visitorPass(value) {
+    try {
+      var b = value.split(".")[0].replace(/-/g, "+").replace(/_/g, "/");
+      while (b.length % 4) { b += "="; }
+      return JSON.parse(atob(b)).u === true;
+    } catch (e) { return false; }
+  }
+
+  /* A two-factor gate: the credential just entered, then the face (one call, or the burst). */
+  function secondFactorAttempt(credential) {
+    busy = true;
+    setResult("busy", S.now_face, "");
+    var attempt = liveness ? livenessAttempt(credential)
+                           : sleep(STEP_LEAD_MS).then(function () { return tryFace(FACE_TRIES, credential); });
+    attempt.then(showDecision).catch(function (e) {
+      setResult("denied", S.denied, (e && e.code ? reasonWords(e) + " " : "") + S.try_alt);
+      openAlt(true);
+    }).then(function () { busy = false; });
+  }
+
   function credentialAttempt(method, value) {
     if (busy) { return; }
+    if (twoFactor && !noFace && !(method === "qr" && visitorPass(value))) {
+      secondFactorAttempt({method: method, value: value}); return;
+    }
     busy = true;
     setResult("busy", S.checking, "");
     api("/v1/gates/" + encodeURIComponent(gateId) + "/access", {
@@ -287,6 +332,10 @@
     var value = $("card-value").value.trim();
     $("card-value").value = "";
     if (value) { credentialAttempt(lastMethod, value); }
+  });
+  $("no-face").addEventListener("click", function () {
+    noFace = !noFace;
+    $("no-face").setAttribute("aria-pressed", noFace ? "true" : "false");
   });
   $("fullscreen").addEventListener("click", function () {
     var el = document.documentElement;
