@@ -13,6 +13,7 @@ from trustface import audit
 from trustface.access.methods import FACE, alternatives, validate_gate_methods
 from trustface.db import access_store, repo
 from trustface.db.models import DeviceLocation, Gate, new_id
+from trustface.engine.open_set import DEFAULT_FPIR_BUDGET, validate_budget
 from trustface.errors import TrustfaceError
 from trustface.policy import codes, sites
 from trustface.policy._common import invalid, not_found, require_text, utc
@@ -49,10 +50,13 @@ def gate_is_open(gate: Gate, now: dt.datetime) -> bool:
 
 def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: str = DEFAULT_PURPOSE,
                 location_id: str | None = None, schedule: dict | None = None, liveness: str = "off", actor: str,
-                now: dt.datetime | None = None) -> Gate:
+                now: dt.datetime | None = None, fpir_budget: float = DEFAULT_FPIR_BUDGET) -> Gate:
     """A gate offering ``methods``; face alone is refused with E_FACE_ONLY_POLICY (R6, SPC-10). A
-    face gate needs the site to declare ``purpose`` with identify among its modes."""
+    face gate needs the site to declare ``purpose`` with identify among its modes. ``fpir_budget``
+    is its stranger-admission budget, the most FPIR per face attempt (1e-6 to 0.05, else
+    E_FPIR_BUDGET_INVALID; ISO19795-1, R26): the identify threshold keeps it at the gallery's size."""
     now = utc(now)
+    fpir_budget = validate_budget(fpir_budget)
     site = sites.get_site(session, site_id)
     chosen = validate_gate_methods(methods if isinstance(methods, (list, tuple)) else [])
     if FACE in chosen:
@@ -71,10 +75,10 @@ def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: 
     g = repo.add(session, Gate(id=new_id("gate"), tenant_id=site.tenant_id, site_id=site_id,
                                name=require_text(name, "gate name", max_len=200), methods=",".join(chosen),
                                purpose=purpose, location_id=location_id, schedule=_check_schedule(schedule),
-                               liveness=liveness, created_at=now))
+                               liveness=liveness, fpir_budget=fpir_budget, created_at=now))
     audit.record(session, "admin", actor=actor, tenant_id=site.tenant_id, now=now,
                  payload={"action": "gate_created", "gate_id": g.id, "site_id": site_id, "methods": list(chosen),
-                          "purpose": purpose, "liveness": liveness})
+                          "purpose": purpose, "liveness": liveness, "fpir_budget": fpir_budget})
     return g
 
 
@@ -93,5 +97,5 @@ def gate_to_dict(gate: Gate) -> dict:
     return {"id": gate.id, "site_id": gate.site_id, "name": gate.name, "methods": gate_methods(gate),
             "alternatives": alternatives(gate_methods(gate)), "purpose": gate.purpose,
             "location_id": gate.location_id, "schedule": json.loads(gate.schedule) if gate.schedule else None,
-            "liveness": gate.liveness,
+            "liveness": gate.liveness, "fpir_budget": gate.fpir_budget,
             "created_at": gate.created_at.isoformat()}

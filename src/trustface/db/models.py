@@ -19,6 +19,7 @@ import datetime as dt
 from sqlalchemy import (
     BigInteger,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -270,6 +271,9 @@ class Gate(Base):
     schedule: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: "required": a face opens this gate only through a passed liveness challenge (a frame burst)
     liveness: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
+    #: the stranger-admission budget: most share of strangers' face attempts that may match someone
+    #: (FPIR per attempt); the identify threshold follows it at the gallery's size (engine.open_set)
+    fpir_budget: Mapped[float] = mapped_column(Float, default=1e-3, server_default="0.001")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

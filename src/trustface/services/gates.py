@@ -38,15 +38,18 @@ ImageInput = bytes | str | os.PathLike[str] | np.ndarray
 
 def create_gate(ctx: Context, who: Principal, *, site_id: str, name: str, methods: Sequence[str],
                 purpose: str = gates.DEFAULT_PURPOSE, location_id: str | None = None,
-                schedule: dict[str, Any] | None = None, liveness: str = "off") -> dict[str, Any]:
+                schedule: dict[str, Any] | None = None, liveness: str = "off",
+                fpir_budget: float | None = None) -> dict[str, Any]:
     """A gate and its ways in; face alone is refused with E_FACE_ONLY_POLICY (SPC-10, PIPL-16).
-    One transaction: the gate row and its ``admin`` event."""
+    ``fpir_budget``: the stranger-admission budget (most FPIR per face attempt, default 1e-3;
+    E_FPIR_BUDGET_INVALID outside 1e-6 to 0.05). One transaction: the gate row and its ``admin`` event."""
     who.require("gates:write")
     with ctx.tx() as s:
         scope.site(s, who, site_id)
         row = gates.create_gate(s, site_id=site_id, name=name, methods=list(methods), purpose=purpose,
                                 location_id=location_id, schedule=schedule, liveness=liveness, actor=who.actor,
-                                now=ctx.now())
+                                now=ctx.now(),
+                                fpir_budget=gates.DEFAULT_FPIR_BUDGET if fpir_budget is None else fpir_budget)
         return gates.gate_to_dict(row)
 
 

@@ -139,6 +139,10 @@ class GateIn(Body):
     schedule: Schedule | None = None
     liveness: Literal["off", "required"] = Field("off", description="required: a face opens the gate only "
                                                                     "through the liveness challenge burst")
+    fpir_budget: float | None = Field(None, description="stranger-admission budget: the most share of strangers' "
+                                                        "face attempts that may match someone (1e-6 to 0.05, "
+                                                        "default 1e-3); the identify threshold follows it at the "
+                                                        "gallery's size")
 
 
 @router.post("/v1/sites/{site_id}/gates", status_code=201, dependencies=JSON)
@@ -146,7 +150,8 @@ def create_gate(site_id: str, body: GateIn, who: Caller, ctx: Ctx) -> dict:
     """A gate and its ways in; face alone is refused with E_FACE_ONLY_POLICY (SPC-10, PIPL-16)."""
     schedule = body.schedule.model_dump(by_alias=True) if body.schedule else None
     return gates.create_gate(ctx, who, site_id=site_id, name=body.name, methods=body.methods, purpose=body.purpose,
-                             location_id=body.location_id, schedule=schedule, liveness=body.liveness)
+                             location_id=body.location_id, schedule=schedule, liveness=body.liveness,
+                             fpir_budget=body.fpir_budget)
 
 
 @router.get("/v1/sites/{site_id}/gates")
