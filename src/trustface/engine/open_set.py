@@ -15,7 +15,8 @@ Pareto distribution fitted to the impostor distances under ``tail.u`` by probabi
 moments (Hosking and Wallis, 1987): ``P(d <= u - y) = p_u * (1 + xi * y / sigma) ** (-1 / xi)``.
 The threshold is never looser than the calibrated 1e-4 point (the identify default before the
 budget), so a small gallery keeps the behaviour it had. The expected FNIR at a threshold is the
-share of genuine LFW distances above it (a lower bound: it ignores rank errors).
+share of genuine LFW distances above it (an estimate: it ignores rank errors; on the LFW open-set
+benchmark it runs a few points above the measured FNIR).
 
 Calibration: ``trustface bench identify --calibrate PATH`` (docs/engine.md, "Stranger-admission budget").
 """
@@ -130,7 +131,7 @@ class OpenSetThreshold:
     fmr: float              # per comparison
     threshold: float        # Euclidean distance
     method: str             # "empirical", "extrapolated (GPD)", or "capped at 1e-4"
-    expected_fnir: float    # genuine share beyond the threshold (lower bound of FNIR)
+    expected_fnir: float    # genuine share beyond the threshold (an estimate of FNIR)
 
     @property
     def name(self) -> str:
