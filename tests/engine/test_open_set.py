@@ -26,15 +26,15 @@ def test_the_per_comparison_fmr_keeps_the_budget_over_the_gallery():
 def test_thresholds_are_monotone_in_gallery_size_and_budget():
     for budget in (1e-5, 1e-4, 1e-3, 1e-2, 0.05):
         values = [open_set.identify_threshold(n, budget).threshold for n in SIZES]
-        assert all(a >= b for a, b in zip(values, values[1:])), (budget, values)
+        assert all(a >= b for a, b in zip(values[:-1], values[1:], strict=True)), (budget, values)
         fnirs = [open_set.identify_threshold(n, budget).expected_fnir for n in SIZES]
-        assert all(a <= b for a, b in zip(fnirs, fnirs[1:]))
+        assert all(a <= b for a, b in zip(fnirs[:-1], fnirs[1:], strict=True))
     for n in SIZES:
         values = [open_set.identify_threshold(n, b).threshold for b in (1e-5, 1e-4, 1e-3, 1e-2, 0.05)]
-        assert all(a <= b for a, b in zip(values, values[1:])), (n, values)
+        assert all(a <= b for a, b in zip(values[:-1], values[1:], strict=True)), (n, values)
     # a fine sweep too: no step where the empirical quantiles meet the extrapolated tail
     fine = [open_set.identify_threshold(n).threshold for n in range(1, 400)]
-    assert all(a >= b for a, b in zip(fine, fine[1:]))
+    assert all(a >= b for a, b in zip(fine[:-1], fine[1:], strict=True))
 
 
 def test_small_galleries_keep_the_old_identify_point_and_large_ones_extrapolate():

@@ -330,7 +330,7 @@ def det_png(curves: dict[str, list[list[float]]], path: Path, title: str) -> Non
         draw.line([(left, y), (left + pw, y)], fill=(225, 225, 225))
         draw.text((left - 40, y - 6), f"1e{e}" if e else "1", fill="black")
     draw.rectangle([left, top, left + pw, top + ph], outline="black")
-    draw.text((left, 12), title, fill="black")
+    draw.text((left + 160, 12), title, fill="black")
     draw.text((left + pw // 2 - 100, height - 28), "FPIR (strangers matched to someone)", fill="black")
     draw.text((8, top - 24), "FNIR (residents missed)", fill="black")
     colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
