@@ -198,18 +198,37 @@ def scores(data: dict[str, Any], size: int, draws: int, seed: int = 16, *, key: 
     gallery, owner = data[f"gallery{key}"], data["gallery_person"]
     enrolled = np.flatnonzero(~np.isnan(gallery[:, 0]))             # failure to enrol: not in the gallery
     rng = np.random.default_rng(seed)
-    mated_d, mated_ok, non_d = [], [], []
+    mated_d, mated_ok, non_d, mated_idx = [], [], [], []
     for _ in range(draws):
         rows = enrolled if size >= len(enrolled) else np.sort(rng.choice(enrolled, size, replace=False))
         present = set(owner[rows].tolist()) - {-1}
         which = np.array([p in present for p in data["mated_person"].tolist()])
+        mated_idx.append(np.flatnonzero(which))
         d, j = nearest(data[f"mated{key}"][which], gallery[rows])
         mated_d.append(d)
         mated_ok.append((j >= 0) & (owner[rows][np.maximum(j, 0)] == data["mated_person"][which]))
         non_d.append(nearest(data[f"non_mated{key}"], gallery[rows])[0])
     clean = np.array([Path(p).parent.name not in LFW_SAME_PERSON for p in data["non_mated_paths"]])
     return {"mated_d": np.concatenate(mated_d), "mated_ok": np.concatenate(mated_ok), "non_d": np.concatenate(non_d),
-            "clean": np.tile(clean, draws), "gallery_size": np.array(min(size, len(enrolled)))}
+            "clean": np.tile(clean, draws), "gallery_size": np.array(min(size, len(enrolled))),
+            "mated_idx": np.concatenate(mated_idx), "draws": np.array(draws)}
+
+
+def quality_study(s: dict[str, np.ndarray], passed_mated: np.ndarray, passed_non: np.ndarray,
+                  decisions: dict[str, float]) -> dict[str, Any]:
+    """Quality-aware refusal: probes under the engine's QUALITY_FLOORS refused before the search.
+    Per decision: FPIR and FNIR among the probes that pass, and FNIR counting a refusal as a miss."""
+    pm = passed_mated[s["mated_idx"]]
+    pn = np.tile(passed_non, int(s["draws"]))
+    out: dict[str, Any] = {"refused_mated": round(float(1 - pm.mean()), 4),
+                           "refused_non_mated": round(float(1 - pn.mean()), 4)}
+    for name, t in decisions.items():
+        hit = s["mated_ok"] & (s["mated_d"] <= t)
+        out[name] = {"fpir_passed": round(float(np.mean(s["non_d"][pn] <= t)), 5),
+                     "fpir_clean_passed": round(float(np.mean(s["non_d"][pn & s["clean"]] <= t)), 5),
+                     "fnir_passed": round(float(1 - hit[pm].mean()), 4),
+                     "fnir_refusal_counted": round(float(1 - (hit & pm).mean()), 4)}
+    return out
 
 
 def fpir_fnir(s: dict[str, np.ndarray], t: float) -> tuple[float, float]:
@@ -349,7 +368,7 @@ def det_png(curves: dict[str, list[list[float]]], path: Path, title: str) -> Non
 # --- the whole benchmark --------------------------------------------------------------------------
 
 def run(*, lfw_dir: Path, cache_dir: Path, sizes: Sequence[int] = (100, 1000, 0), budget: float | None = None,
-        peer: bool = False, det: Path | None = None, workers: int | None = None,
+        peer: bool = False, det: Path | None = None, quality: bool = False, workers: int | None = None,
         on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """The open-set benchmark; ``0`` in ``sizes`` means the whole gallery (3,714). Decisions: the
     fixed identify default (the 1e-4 point, before the budget), the stranger-admission budget's
@@ -365,6 +384,12 @@ def run(*, lfw_dir: Path, cache_dir: Path, sizes: Sequence[int] = (100, 1000, 0)
         pv = peer_descriptors(lfw_dir, cache_dir, everything, workers=workers, on_progress=on_progress)
         a, b = len(data["gallery_paths"]), len(data["gallery_paths"]) + len(data["mated_paths"])
         data.update(gallery_peer=pv[:a], mated_peer=pv[a:b], non_mated_peer=pv[b:])
+    if quality:
+        from trustface.engine import QUALITY_FLOORS
+
+        q = probe_quality(lfw_dir, cache_dir, data["mated_paths"] + data["non_mated_paths"], workers=workers)
+        ok = np.all(q >= np.array([QUALITY_FLOORS[k] for k in ("size", "sharpness", "frontalness")]), axis=1)
+        passed_mated, passed_non = ok[:len(data["mated_paths"])], ok[len(data["mated_paths"]):]
     fixed_name, fixed = engine.threshold("1e-4")
     has_budget = "open_set" in calibration()
     report: dict[str, Any] = {
@@ -392,6 +417,8 @@ def run(*, lfw_dir: Path, cache_dir: Path, sizes: Sequence[int] = (100, 1000, 0)
             entry["budget_threshold"] = chosen.to_dict()
         entry["trustface"] = summarise(s, decisions)
         curves[f"trustface N={n}"] = entry["trustface"]["det"]
+        if quality:
+            entry["quality_refusal"] = quality_study(s, passed_mated, passed_non, decisions)
         if peer:
             sp = scores(data, size, draws, key="_peer")
             entry["peer"] = summarise(sp, {"peer_default_0.6": PEER_TOLERANCE})

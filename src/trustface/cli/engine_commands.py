@@ -217,6 +217,7 @@ def bench_identify(
     budget: Annotated[Optional[float], typer.Option(help="Stranger-admission budget (max FPIR per attempt).")] = None,
     peer: Annotated[bool, typer.Option(help="Also face_recognition's descriptors at its 0.6 default.")] = False,
     det: Annotated[Optional[Path], typer.Option(help="Write the DET curves here as a PNG.")] = None,
+    quality: Annotated[bool, typer.Option(help="Also measure refusing probes under the quality floors.")] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the figures here as JSON.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes for describing LFW.")] = None,
     calibrate: Annotated[Optional[Path], typer.Option(
@@ -258,7 +259,7 @@ def bench_identify(
         err.print(f"wrote {calibrate}: copy it over src/trustface/engine/thresholds.json to use it")
         return
     report = identify.run(lfw_dir=lfw_dir, cache_dir=cache, sizes=size_list, budget=budget, peer=peer, det=det,
-                          workers=workers)
+                          quality=quality, workers=workers)
     if det is None:
         report["det_png"] = None
         report["det_note"] = "no --det PATH given: the DET curves are the 'det' points (threshold, FPIR, FNIR)"
