@@ -118,11 +118,12 @@ def quality_one(paths: Sequence[str]) -> list[np.ndarray]:
     """(size, sharpness, frontalness) of the main face of each photo as a gate probe finds it (HOG,
     the face nearest the centre); NaN where none is found (module level for workers)."""
     from trustface import engine, imaging
+    from trustface.engine.detector import PORTRAIT_MIN_FACE
 
     out = []
     for path in paths:
         image = imaging.load_image(path)
-        face = engine.central_face(engine.detect(image, method="hog", min_face=engine.PORTRAIT_MIN_FACE), image.shape)
+        face = engine.central_face(engine.detect(image, method="hog", min_face=PORTRAIT_MIN_FACE), image.shape)
         q = engine.assess(image, face) if face is not None else None
         out.append(np.array([q.size, q.sharpness, q.frontalness] if q else [np.nan] * 3, dtype=np.float32))
     return out
@@ -135,7 +136,8 @@ def probe_quality(lfw_dir: Path, cache_dir: Path, paths: Sequence[str], *, worke
         data = np.load(cache, allow_pickle=False)
         if len(data["quality"]) == len(paths):
             return np.asarray(data["quality"])
-    quality = np.stack(map_chunks(quality_one, list(paths), workers=workers))
+    rows: list[np.ndarray] = map_chunks(quality_one, list(paths), workers=workers)
+    quality = np.stack(rows)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, quality=quality, paths=np.array([str(Path(p).relative_to(lfw_dir)) for p in paths]))
     return quality
