@@ -124,3 +124,16 @@ def test_the_api_takes_shows_and_refuses_a_budget(api):
     r = api.call("POST", f"/v1/sites/{world['site_id']}/gates", key,
                  json={"name": "Bad", "methods": ["face", "pin"], "fpir_budget": 0.5})
     assert r.status_code == 422 and r.json()["error"]["code"] == "E_FPIR_BUDGET_INVALID"
+
+
+def test_the_cli_takes_and_refuses_a_budget(site, cli):
+    ctx, _, world, _ = site
+    d = str(ctx.deployment.directory)
+    env = {"TRUSTFACE_DATABASE_URL": ctx.deployment.database_url}
+    made = cli("gate", "create", "--dir", d, "--site", world["site_id"], "--name", "Lobby", "--methods", "face,pin",
+               "--purpose", demo.PURPOSE, "--fpir-budget", "0.002", "--json", env=env)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["fpir_budget"] == 0.002
+    bad = cli("gate", "create", "--dir", d, "--site", world["site_id"], "--name", "Bad", "--methods", "face,pin",
+              "--purpose", demo.PURPOSE, "--fpir-budget", "2", env=env)
+    assert bad.returncode == 2 and "E_FPIR_BUDGET_INVALID" in bad.stderr and "Traceback" not in bad.stderr
