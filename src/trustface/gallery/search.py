@@ -35,7 +35,7 @@ from trustface.policy.vocab import IDENTIFY, VERIFY
 #: gallery's size (FPIR ~ 1 - (1 - FMR) ** N). Identify therefore takes its threshold from a
 #: stranger-admission budget, the most FPIR per search (:mod:`trustface.engine.open_set`), for the
 #: gallery's current size; a named operating point (``fmr``) still fixes it, for benchmarks and tools.
-IDENTIFY_OPERATING_POINT = "1e-4"
+IDENTIFY_OPERATING_POINT = "1e-4"  # the fixed point before the budget; now its cap (engine.open_set)
 
 #: a probe photo: an RGB uint8 array (H, W, 3), encoded bytes or a path
 ProbeImage = npt.NDArray[np.uint8] | imaging.ImageSource
