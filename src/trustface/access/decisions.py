@@ -279,7 +279,8 @@ def decide_face(session: Session, gallery: Gallery, *, gate_id: str, probe: Face
         if probe.failure is not None:
             raise probe.failure
         assert probe.descriptor is not None
-        result = gallery.identify_descriptor(session, grant, probe.descriptor, actor=actor, now=now)
+        result = gallery.identify_descriptor(session, grant, probe.descriptor, actor=actor, now=now,
+                                             fpir=gate.fpir_budget)
     except TrustfaceError as exc:
         if exc.code in (E_INVALID_ARGUMENT,):
             raise

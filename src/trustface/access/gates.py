@@ -21,6 +21,7 @@ from trustface.access.methods import (
 )
 from trustface.db import access_store, repo
 from trustface.db.models import DeviceLocation, Gate, new_id
+from trustface.engine.open_set import DEFAULT_FPIR_BUDGET, validate_budget
 from trustface.errors import TrustfaceError
 from trustface.policy import codes, sites
 from trustface.policy._common import invalid, not_found, require_text, utc
@@ -58,14 +59,17 @@ def gate_is_open(gate: Gate, now: dt.datetime) -> bool:
 def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: str = DEFAULT_PURPOSE,
                 location_id: str | None = None, schedule: dict | None = None, liveness: str = "off", actor: str,
                 face_mode: str = IDENTIFY_FACE, credential_alone: list[str] | None = None,
-                now: dt.datetime | None = None) -> Gate:
+                now: dt.datetime | None = None, fpir_budget: float = DEFAULT_FPIR_BUDGET) -> Gate:
     """A gate offering ``methods``; face alone is refused with E_FACE_ONLY_POLICY (R6, SPC-10). A
     face gate needs the site to declare ``purpose`` with the mode its face step uses: identify (1:N)
     for ``face_mode="identify"``, verify (1:1) for ``"verify_after_credential"``, where a PIN, card
     or QR code names the resident first and ``credential_alone`` lists the credentials that also
-    open the gate without a face (at least one: R6; see :func:`validate_face_mode`)."""
+    open the gate without a face (at least one: R6; see :func:`validate_face_mode`). ``fpir_budget``
+    is its stranger-admission budget, the most FPIR per face attempt (1e-6 to 0.05, else
+    E_FPIR_BUDGET_INVALID; ISO19795-1, R26): the identify threshold keeps it at the gallery's size."""
     now = utc(now)
     purpose = require_text(purpose, "purpose", max_len=80)  # a purpose name; the column holds 80
+    fpir_budget = validate_budget(fpir_budget)
     site = sites.get_site(session, site_id)
     chosen = validate_gate_methods(methods if isinstance(methods, (list, tuple)) else [])
     if credential_alone is not None and not isinstance(credential_alone, (list, tuple)):
@@ -90,11 +94,11 @@ def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: 
                                name=require_text(name, "gate name", max_len=200), methods=",".join(chosen),
                                purpose=purpose, location_id=location_id, schedule=_check_schedule(schedule),
                                liveness=liveness, face_mode=face_mode, credential_alone=",".join(alone),
-                               created_at=now))
+                               fpir_budget=fpir_budget, created_at=now))
     audit.record(session, "admin", actor=actor, tenant_id=site.tenant_id, now=now,
                  payload={"action": "gate_created", "gate_id": g.id, "site_id": site_id, "methods": list(chosen),
                           "purpose": purpose, "liveness": liveness, "face_mode": face_mode,
-                          "credential_alone": list(alone)})
+                          "credential_alone": list(alone), "fpir_budget": fpir_budget})
     return g
 
 
@@ -135,5 +139,5 @@ def gate_to_dict(gate: Gate) -> dict:
             "alternatives": gate_alternatives(gate), "purpose": gate.purpose,
             "location_id": gate.location_id, "schedule": json.loads(gate.schedule) if gate.schedule else None,
             "liveness": gate.liveness, "face_mode": gate.face_mode or IDENTIFY_FACE,
-            "credential_alone": opens_alone(gate),
+            "credential_alone": opens_alone(gate), "fpir_budget": gate.fpir_budget,
             "created_at": gate.created_at.isoformat()}

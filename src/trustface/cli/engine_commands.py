@@ -208,6 +208,67 @@ def bench_lfw(
         _emit(report, json_out)
 
 
+
+@bench_app.command("identify")
+def bench_identify(
+    data: Annotated[Optional[Path], typer.Option(help="Data root holding lfw/ (default $TRUSTFACE_DATA).")] = None,
+    cache: Annotated[Path, typer.Option(help="Descriptor cache folder (computed once).")] = Path("bench-out"),
+    sizes: Annotated[str, typer.Option(help="Gallery sizes, comma-separated; 0 or 'all' = all 3,714.")] = "100,1000,all",
+    budget: Annotated[Optional[float], typer.Option(help="Stranger-admission budget (max FPIR per attempt).")] = None,
+    peer: Annotated[bool, typer.Option(help="Also face_recognition's descriptors at its 0.6 default.")] = False,
+    det: Annotated[Optional[Path], typer.Option(help="Write the DET curves here as a PNG.")] = None,
+    quality: Annotated[bool, typer.Option(help="Also measure refusing probes under the quality floors.")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the figures here as JSON.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes for describing LFW.")] = None,
+    calibrate: Annotated[Optional[Path], typer.Option(
+        help="Write thresholds.json with its open_set section (impostor tail, genuine CDF) here.")] = None,
+) -> None:
+    """Open-set identification over all 13,233 LFW images: FPIR and FNIR at the fixed identify
+    default and at the stranger-admission budget, FNIR at FPIR 1 % and 0.1 %, rank-1, DET curves."""
+    from trustface.bench import identify
+    from trustface.bench.parallel import default_workers
+    from trustface.config import data_root
+    from trustface.engine.open_set import validate_budget
+    from trustface.engine.thresholds import calibration
+
+    lfw_dir = (data or data_root()) / "lfw"
+    if not (lfw_dir / "images").is_dir():
+        _fail(f"no LFW data at {lfw_dir} (expected images/); set --data or TRUSTFACE_DATA")
+    try:
+        size_list = [0 if x.strip() == "all" else int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--sizes takes whole numbers or 'all', comma-separated, not {sizes!r}")
+    if not size_list or any(n < 0 for n in size_list):
+        _fail("--sizes needs at least one gallery size >= 1 (or 0 / all)")
+    if budget is not None:
+        try:
+            budget = validate_budget(budget)
+        except TrustfaceError as exc:
+            _fail(f"{exc.code}: {exc.message}")
+    if peer:
+        try:
+            import face_recognition  # noqa: F401
+        except ImportError:
+            _fail("--peer needs face_recognition: pip install --no-deps face-recognition==1.3.0")
+    stamp = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "command": " ".join(["trustface", *sys.argv[1:]])}
+    if calibrate:
+        section = identify.calibrate_open_set(lfw_dir, cache, workers=workers)
+        base = {k: v for k, v in calibration().items() if k != "open_set"}
+        _emit({**base, "open_set": {**section, **stamp}}, calibrate)
+        err.print(f"wrote {calibrate}: copy it over src/trustface/engine/thresholds.json to use it")
+        return
+    report = identify.run(lfw_dir=lfw_dir, cache_dir=cache, sizes=size_list, budget=budget, peer=peer, det=det,
+                          quality=quality, workers=workers)
+    if det is None:
+        report["det_png"] = None
+        report["det_note"] = "no --det PATH given: the DET curves are the 'det' points (threshold, FPIR, FNIR)"
+    report = {**stamp, "machine": f"{platform.machine()}, {workers or default_workers()} workers", **report}
+    _emit(report)
+    if json_out:
+        _emit(report, json_out)
+
+
 @app.command()
 def doctor() -> None:
     """Say which descriptor backend runs and why, where the models are, and the calibration."""

@@ -254,14 +254,17 @@ def gate_create(site: SiteOpt, name: Annotated[str, typer.Option("--name", help=
                 methods: Annotated[str, typer.Option("--methods", help="face,pin,card,qr,visitor_pass (face never "
                                                                        "alone).")],
                 purpose: PurposeOpt = "door_access", directory: DirOpt = None, actor: ActorOpt = "admin:cli",
-                as_json: JsonOpt = False) -> None:
+                as_json: JsonOpt = False,
+                fpir_budget: Annotated[Optional[float], typer.Option(
+                    "--fpir-budget", help="Most share of strangers' face attempts that may match someone "
+                                          "(default 1e-3).")] = None) -> None:
     """Create a gate; prints its id. Face alone is refused (E_FACE_ONLY_POLICY)."""
     from trustface.services import cli_principal, gates
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     with _context(directory) as ctx:
         info = gates.create_gate(ctx, cli_principal(actor), site_id=site, name=name, methods=chosen,
-                                 purpose=purpose)
+                                 purpose=purpose, fpir_budget=fpir_budget)
     _print(info, as_json, info["id"])
 
 

@@ -115,6 +115,14 @@ def build_content(session: Session, site_id: str, kind: str = "general") -> dict
     def per_purpose(lang: str, fn) -> str:
         return "; ".join(f"{p.name}: {fn(p, lang)}" for p in purposes)
 
+    budgets = sorted({g.fpir_budget for g in gates if "face" in g.methods.split(",")})
+    odds = " or ".join(f"1 in {round(1 / b):,}" for b in budgets)
+    budget_en = (f" At {where} the chance that a stranger's face is taken for a resident's is held at or under "
+                 f"{odds} per attempt, however many residents are enrolled: the match threshold tightens as the "
+                 "gallery grows, so more residents may be asked to use another way in." if budgets else "")
+    budget_zh = (f"在{where}，陌生人被误认为住户的概率控制在每次不超过{'或'.join(f'{round(1 / b):,}分之一' for b in budgets)}，"
+                 "无论录入多少住户；随着录入人数增加，比对阈值相应收紧，因此可能有更多住户需要改用其他方式通行。"
+                 if budgets else "")
     alt_en = ", ".join(METHOD_NAMES[m]["en"] for m in alternatives) or "a staffed desk"
     alt_zh = "、".join(METHOD_NAMES[m]["zh"] for m in alternatives) or "人工服务台"
     content = {
@@ -153,9 +161,10 @@ def build_content(session: Session, site_id: str, kind: str = "general") -> dict
         "impact": _both(
             "face information is sensitive personal information: unlike a password it cannot be changed if it leaks, "
             "and mistaken matches can happen. To limit this, face recognition is optional, only templates are kept, "
-            "encrypted, matched only against people who consented, never sold or shared, and every use is logged.",
+            "encrypted, matched only against people who consented, never sold or shared, and every use is logged."
+            + budget_en,
             "人脸信息属于敏感个人信息，一旦泄露无法像密码一样更换，且可能出现误识别。为此：人脸识别为自愿选择；"
-            "仅保存加密的特征模板；仅在已同意人员范围内比对；不出售、不向他人提供；每次使用均记录在案。"),
+            "仅保存加密的特征模板；仅在已同意人员范围内比对；不出售、不向他人提供；每次使用均记录在案。" + budget_zh),
         "alternatives": _both(
             f"face recognition is never the only way in: every gate also takes {alt_en}; declining costs you nothing",
             f"人脸识别绝非唯一通行方式：每个出入口均可使用{alt_zh}；拒绝人脸识别不影响您享受任何服务"),
@@ -178,8 +187,16 @@ def build_content(session: Session, site_id: str, kind: str = "general") -> dict
     missing = [f for f in NOTICE_FIELDS if not content.get(f)]
     assert not missing, missing  # every required field is generated
     content["generated_from"] = sha256_hex({k: content[k] for k in ("site", "controller", "contact", "purposes")}
-                                           | {"gates": [[g.name, g.methods] for g in gates]})
+                                           | {"gates": [[g.name, g.methods] + _budget_if_set(g) for g in gates]})
     return content
+
+
+def _budget_if_set(gate) -> list:
+    """A gate's stranger-admission budget where it is not the default (the default leaves the hash of
+    notices generated before budgets existed unchanged)."""
+    from trustface.engine.open_set import DEFAULT_FPIR_BUDGET
+
+    return [] if gate.fpir_budget == DEFAULT_FPIR_BUDGET else [gate.fpir_budget]
 
 
 def generate(session: Session, site_id: str, *, kind: str = "general", publish: bool = False, actor: str,

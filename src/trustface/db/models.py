@@ -19,6 +19,7 @@ import datetime as dt
 from sqlalchemy import (
     BigInteger,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -274,6 +275,9 @@ class Gate(Base):
     face_mode: Mapped[str] = mapped_column(String(30), default="identify", server_default="identify")
     #: at a two-factor gate, the credentials that also open without a face (comma-separated)
     credential_alone: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    #: the stranger-admission budget: most share of strangers' face attempts that may match someone
+    #: (FPIR per attempt); the identify threshold follows it at the gallery's size (engine.open_set)
+    fpir_budget: Mapped[float] = mapped_column(Float, default=1e-3, server_default="0.001")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Collection
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,10 +31,11 @@ from trustface.policy import gate as policy_gate
 from trustface.policy.gate import Grant
 from trustface.policy.vocab import IDENTIFY, VERIFY
 
-#: 1:N search makes one comparison per enrolled subject, so false matches add up with the
-#: gallery's size: on LFW with 840 people the verify point (FMR 1e-3) let 46.9% of strangers
-#: match someone (docs/gallery.md). Identify therefore defaults to the strictest calibrated point.
-IDENTIFY_OPERATING_POINT = "1e-4"
+#: 1:N search makes one comparison per enrolled template, so false matches add up with the
+#: gallery's size (FPIR ~ 1 - (1 - FMR) ** N). Identify therefore takes its threshold from a
+#: stranger-admission budget, the most FPIR per search (:mod:`trustface.engine.open_set`), for the
+#: gallery's current size; a named operating point (``fmr``) still fixes it, for benchmarks and tools.
+IDENTIFY_OPERATING_POINT = "1e-4"  # the fixed point before the budget; now its cap (engine.open_set)
 
 #: a probe photo: an RGB uint8 array (H, W, 3), encoded bytes or a path
 ProbeImage = npt.NDArray[np.uint8] | imaging.ImageSource
@@ -99,18 +101,36 @@ def verify_descriptor(session: Session, ring: KeyRing, grant: Grant, subject_id:
     return VerifyResult(subject_id, match, best, sim, name, limit, seq)
 
 
+def identify_threshold(gallery_size: int, fmr: str | None, fpir: float | None) -> tuple[str, float, dict[str, Any]]:
+    """(operating point name, distance threshold, audit details) of a 1:N search: the named
+    operating point ``fmr`` when given, otherwise the threshold that keeps the stranger-admission
+    budget ``fpir`` (default 1e-3) at this gallery size (ISO19795-1, R26)."""
+    from trustface import engine
+    from trustface.engine import open_set
+
+    if fmr is not None:
+        if fpir is not None:
+            raise TrustfaceError(E_INVALID_ARGUMENT, "give an operating point (fmr) or a budget (fpir), not both")
+        name, limit = engine.threshold(fmr)
+        return name, limit, {}
+    chosen = open_set.identify_threshold(gallery_size, open_set.DEFAULT_FPIR_BUDGET if fpir is None else fpir)
+    return chosen.name, chosen.threshold, {"fpir_budget": chosen.budget, "fmr_per_comparison": chosen.fmr,
+                                           "threshold_method": chosen.method}
+
+
 def identify_descriptor(session: Session, ring: KeyRing, indexes: GalleryIndexes, grant: Grant,
                         descriptor: npt.ArrayLike, *, k: int, fmr: str | None, actor: str | None,
-                        now: dt.datetime) -> IdentifyResult:
+                        now: dt.datetime, fpir: float | None = None) -> IdentifyResult:
     """:meth:`trustface.gallery.Gallery.identify_descriptor`: the ``k`` nearest consented subjects
-    of the grant's identify gallery within the threshold (default operating point 1e-4)."""
+    of the grant's identify gallery within the threshold: the named operating point ``fmr``, or the
+    one that keeps the stranger-admission budget ``fpir`` (default 1e-3) at the gallery's size."""
     from trustface import engine
 
     policy_gate.require_grant(grant, mode=IDENTIFY, now=now)
     if not 1 <= k <= 100:
         raise TrustfaceError(E_INVALID_ARGUMENT, "k must be between 1 and 100")
-    name, limit = engine.threshold(fmr or IDENTIFY_OPERATING_POINT)
     slot = indexes.index_for(session, (grant.site_id, grant.purpose_id, IDENTIFY))
+    name, limit, budget = identify_threshold(len(slot.index), fmr, fpir)
     candidates: list[Candidate] = []
     if len(slot.index) and slot.key_version is not None:
         def allowed(subject_ids: set[str]) -> Collection[str]:
@@ -132,7 +152,8 @@ def identify_descriptor(session: Session, ring: KeyRing, indexes: GalleryIndexes
                                 "purpose": grant.purpose, "result": "match" if candidates else "unknown",
                                 "candidates": [{"subject_id": c.subject_id, "distance": round(c.distance, 4)}
                                                for c in candidates],
-                                "operating_point": name, "threshold": limit, "gallery_size": len(slot.index)})
+                                "operating_point": name, "threshold": limit, "gallery_size": len(slot.index),
+                                **budget})
     return IdentifyResult(tuple(candidates), name, limit, len(slot.index), slot.index.approximate, seq)
 
 

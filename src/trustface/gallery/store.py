@@ -182,16 +182,17 @@ class Gallery:
                                         now=utc(now))
 
     def identify(self, session: Session, grant: Grant, image: ProbeImage, *, k: int = 1, fmr: str | None = None,
-                 actor: str | None = None, now: dt.datetime | None = None) -> IdentifyResult:
+                 actor: str | None = None, now: dt.datetime | None = None, fpir: float | None = None) -> IdentifyResult:
         """Who, among the consented subjects of the grant's identify gallery, is in ``image``?"""
         policy_gate.require_grant(grant, mode=IDENTIFY, now=utc(now))
         return self.identify_descriptor(session, grant, self.probe_descriptor(image), k=k, fmr=fmr, actor=actor,
-                                        now=now)
+                                        now=now, fpir=fpir)
 
     def identify_descriptor(self, session: Session, grant: Grant, descriptor: npt.ArrayLike, *, k: int = 1,
                             fmr: str | None = None, actor: str | None = None,
-                            now: dt.datetime | None = None) -> IdentifyResult:
+                            now: dt.datetime | None = None, fpir: float | None = None) -> IdentifyResult:
         """:meth:`identify` for a probe descriptor (128,) extracted by the caller: at most ``k``
-        candidates (1 to 100), nearest first; ``fmr`` names the operating point (default 1e-4)."""
+        candidates (1 to 100), nearest first; ``fmr`` names an operating point, otherwise the
+        threshold keeps the stranger-admission budget ``fpir`` (default 1e-3) at the gallery's size."""
         return search.identify_descriptor(session, self._ring, self._indexes, grant, descriptor, k=k, fmr=fmr,
-                                          actor=actor, now=utc(now))
+                                          actor=actor, now=utc(now), fpir=fpir)

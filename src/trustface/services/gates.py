@@ -39,12 +39,13 @@ ImageInput = bytes | str | os.PathLike[str] | np.ndarray
 def create_gate(ctx: Context, who: Principal, *, site_id: str, name: str, methods: Sequence[str],
                 purpose: str = gates.DEFAULT_PURPOSE, location_id: str | None = None,
                 schedule: dict[str, Any] | None = None, liveness: str = "off", face_mode: str = "identify",
-                credential_alone: Sequence[str] | None = None) -> dict[str, Any]:
+                credential_alone: Sequence[str] | None = None, fpir_budget: float | None = None) -> dict[str, Any]:
     """A gate and its ways in; face alone is refused with E_FACE_ONLY_POLICY (SPC-10, PIPL-16).
     ``face_mode="verify_after_credential"`` makes the face a second factor after a PIN, card or QR
     code (1:1, the purpose must allow verify); ``credential_alone`` names the credentials that also
-    open it without a face (default all; never none: R6). One transaction: the gate row and its
-    ``admin`` event."""
+    open it without a face (default all; never none: R6). ``fpir_budget``: the stranger-admission
+    budget (most FPIR per face attempt, default 1e-3; E_FPIR_BUDGET_INVALID outside 1e-6 to 0.05).
+    One transaction: the gate row and its ``admin`` event."""
     who.require("gates:write")
     with ctx.tx() as s:
         scope.site(s, who, site_id)
@@ -52,7 +53,8 @@ def create_gate(ctx: Context, who: Principal, *, site_id: str, name: str, method
                                 location_id=location_id, schedule=schedule, liveness=liveness, actor=who.actor,
                                 face_mode=face_mode,
                                 credential_alone=None if credential_alone is None else list(credential_alone),
-                                now=ctx.now())
+                                now=ctx.now(),
+                                fpir_budget=gates.DEFAULT_FPIR_BUDGET if fpir_budget is None else fpir_budget)
         return gates.gate_to_dict(row)
 
 

@@ -144,6 +144,10 @@ class GateIn(Body):
                                 "names the resident, then the face is matched 1:1")
     credential_alone: list[str] | None = Field(None, description="at a two-factor gate, the credentials that also "
                                                                  "open it without a face (default all; never none)")
+    fpir_budget: float | None = Field(None, description="stranger-admission budget: the most share of strangers' "
+                                                        "face attempts that may match someone (1e-6 to 0.05, "
+                                                        "default 1e-3); the identify threshold follows it at the "
+                                                        "gallery's size")
 
 
 @router.post("/v1/sites/{site_id}/gates", status_code=201, dependencies=JSON)
@@ -152,7 +156,8 @@ def create_gate(site_id: str, body: GateIn, who: Caller, ctx: Ctx) -> dict:
     schedule = body.schedule.model_dump(by_alias=True) if body.schedule else None
     return gates.create_gate(ctx, who, site_id=site_id, name=body.name, methods=body.methods, purpose=body.purpose,
                              location_id=body.location_id, schedule=schedule, liveness=body.liveness,
-                             face_mode=body.face_mode, credential_alone=body.credential_alone)
+                             face_mode=body.face_mode, credential_alone=body.credential_alone,
+                             fpir_budget=body.fpir_budget)
 
 
 @router.get("/v1/sites/{site_id}/gates")

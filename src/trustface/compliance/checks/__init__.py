@@ -34,6 +34,7 @@ CHECKS: dict[str, Check] = {
     "key_management": governance.key_management,
     "disclosures": governance.disclosures,
     "declined_alternative": access.declined_alternative,
+    "stranger_budget": access.stranger_budget,
 }
 
 __all__ = ["CHECKS", "FAIL", "PASS", "SAMPLE", "STATUSES", "WARN", "Check", "Context", "Result"]

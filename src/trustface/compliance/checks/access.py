@@ -116,3 +116,46 @@ def premises_modes(ctx: Context) -> Result:
     evidence["summary"] = (f"{len(wanted)} identify/analyze purpose-modes, each with a current legal basis; signage "
                            "attested" if wanted else f"no identify/analyze at this {ctx.site.site_type} site")
     return Result(PASS, evidence)
+
+
+def stranger_budget(ctx: Context) -> Result:
+    """Each face gate's stranger-admission budget (most FPIR per attempt) at its gallery's current
+    size: the identify threshold that keeps it, the per-comparison FMR, how it was found (empirical
+    or extrapolated) and the FNIR expected there. A gate whose expected FNIR is above
+    :data:`~trustface.engine.open_set.USEFUL_FNIR` warns: the model cannot keep the budget and
+    still recognise residents, so face should be the second factor there (ISO19795-1, R26, PIPL-8)."""
+    from trustface.engine import open_set
+
+    face_gates = [g for g in ctx.gates if "face" in g.methods.split(",")]
+    purpose_ids = {p.name: p.id for p in ctx.purposes}
+    useful = float(ctx.param("stranger_budget", "useful_fnir", open_set.USEFUL_FNIR))
+    rows = []
+    for g in face_gates:
+        pid = purpose_ids.get(g.purpose)
+        size = sum(t[3] for t in ctx.templates if t[1] == pid and t[2] == IDENTIFY)
+        chosen = open_set.identify_threshold(size, g.fpir_budget)
+        rows.append({"gate_id": g.id, "gate": g.name, **chosen.to_dict(),
+                     "useful": chosen.expected_fnir <= useful,
+                     "largest_useful_gallery": open_set.largest_gallery(g.fpir_budget, useful)})
+    evidence: dict[str, Any] = {"face_gates": len(face_gates), "useful_fnir": useful, "gates": rows[:SAMPLE],
+                                "audit_seqs": sorted(s for g in face_gates
+                                                     for s in ctx.seqs(["admin"], ["gate_created"], gate_id=g.id))}
+    if not face_gates:
+        evidence["summary"] = "no gate takes a face: no stranger can be let in by a face match"
+        return Result(PASS, evidence)
+    weak = [r for r in rows if not r["useful"]]
+    if weak:
+        worst = max(weak, key=lambda r: r["expected_fnir"])
+        evidence["summary"] = (
+            f"{len(weak)} of {len(face_gates)} face gates cannot keep their stranger-admission budget and still "
+            f"recognise residents: at {worst['gate']} (budget FPIR {worst['fpir_budget']:g}, "
+            f"{worst['gallery_size']} templates) the threshold {worst['threshold']} misses about "
+            f"{worst['expected_fnir']:.0%} of residents (useful: at most {useful:.0%}; up to "
+            f"{worst['largest_useful_gallery']} templates would be)")
+        return Result(WARN, evidence,
+                      f"Make face the second factor at {', '.join(r['gate'] for r in weak)}: "
+                      f"{open_set.NEXT_MODE}, whose false accept per attempt stays near the 1:1 FMR; "
+                      "or raise the gate's budget knowingly.")
+    evidence["summary"] = (f"each of the {len(face_gates)} face gates keeps its stranger-admission budget with "
+                           f"an expected FNIR of at most {max(r['expected_fnir'] for r in rows):.0%}")
+    return Result(PASS, evidence)
