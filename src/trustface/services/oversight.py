@@ -105,6 +105,10 @@ def assess_site(ctx: Context, who: Principal, site_id: str, *, regimes: Sequence
         return result
 
 
+#: consents ended per transaction by a retention run
+RETENTION_BATCH = 200
+
+
 def run_retention(ctx: Context, who: Principal, *, now: dt.datetime | None = None) -> retention.RetentionReport:
     """End every consent past min(purpose end, retention, last interaction + the profile's limit)
     and purge its data with a deletion certificate (R13, PIPL-47). Every tenant's: the deployment
@@ -112,5 +116,17 @@ def run_retention(ctx: Context, who: Principal, *, now: dt.datetime | None = Non
     who.require("subjects:erase")
     if not who.is_root:
         raise TrustfaceError(E_FORBIDDEN, "the retention run covers every tenant: the deployment administrator's")
-    with ctx.tx() as s:
-        return retention.run(s, now=now or ctx.now(), actor=RETENTION_ACTOR)
+    now = now or ctx.now()
+    ended: list[dict[str, Any]] = []
+    checked: int | None = None
+    while True:  # one transaction per batch: a long run never holds the write lock for long
+        with ctx.tx() as s:
+            batch = retention.run(s, now=now, actor=RETENTION_ACTOR, limit=RETENTION_BATCH)
+        checked = batch.checked if checked is None else checked  # the active consents at the start
+        ended += batch.ended
+        if len(batch.ended) < RETENTION_BATCH:
+            break
+    if not ended:
+        with ctx.tx() as s:
+            retention.record_idle_run(s, checked=checked, actor=RETENTION_ACTOR, now=now)
+    return retention.RetentionReport(now, checked, ended)
