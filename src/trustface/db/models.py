@@ -270,6 +270,8 @@ class Gate(Base):
     schedule: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: "required": a face opens this gate only through a passed liveness challenge (a frame burst)
     liveness: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
+    #: why a face gate does without liveness (an attended gate): required to turn it off (issue 17)
+    liveness_off_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
@@ -346,6 +348,9 @@ class LivenessProbe(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pixels: Mapped[str] = mapped_column(String(64))
     phash: Mapped[str] = mapped_column(String(64))
+    #: near-copy mark of the frame's face (liveness.nearcopy): aligned-chip pHash, int8 descriptor (hex)
+    chip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    descriptor: Mapped[str | None] = mapped_column(String(256), nullable=True)
     seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

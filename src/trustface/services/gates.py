@@ -38,14 +38,17 @@ ImageInput = bytes | str | os.PathLike[str] | np.ndarray
 
 def create_gate(ctx: Context, who: Principal, *, site_id: str, name: str, methods: Sequence[str],
                 purpose: str = gates.DEFAULT_PURPOSE, location_id: str | None = None,
-                schedule: dict[str, Any] | None = None, liveness: str = "off") -> dict[str, Any]:
-    """A gate and its ways in; face alone is refused with E_FACE_ONLY_POLICY (SPC-10, PIPL-16).
-    One transaction: the gate row and its ``admin`` event."""
+                schedule: dict[str, Any] | None = None, liveness: str | None = None,
+                liveness_off_reason: str | None = None) -> dict[str, Any]:
+    """A gate and its ways in; face alone is refused with E_FACE_ONLY_POLICY (SPC-10, PIPL-16). A
+    face gate requires liveness unless turned off with a reason. One transaction: the gate row and
+    its ``admin`` event."""
     who.require("gates:write")
     with ctx.tx() as s:
         scope.site(s, who, site_id)
         row = gates.create_gate(s, site_id=site_id, name=name, methods=list(methods), purpose=purpose,
-                                location_id=location_id, schedule=schedule, liveness=liveness, actor=who.actor,
+                                location_id=location_id, schedule=schedule, liveness=liveness,
+                                liveness_off_reason=liveness_off_reason, actor=who.actor,
                                 now=ctx.now())
         return gates.gate_to_dict(row)
 
@@ -143,6 +146,7 @@ def face_probe(image: ImageInput) -> FaceProbe:
             except OSError:
                 data = None
         pixels = imaging.load_image(data if data is not None else image)
+    liveness.prepare_frame(pixels)  # the near-copy screen's face work, before the transaction
     try:
         return FaceProbe(pixels, data, Gallery.probe_descriptor(pixels))
     except TrustfaceError as exc:

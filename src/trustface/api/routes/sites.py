@@ -137,8 +137,10 @@ class GateIn(Body):
     purpose: str = access.DEFAULT_PURPOSE
     location_id: str | None = None
     schedule: Schedule | None = None
-    liveness: Literal["off", "required"] = Field("off", description="required: a face opens the gate only "
-                                                                    "through the liveness challenge burst")
+    liveness: Literal["off", "required"] | None = Field(
+        None, description="required (the default for a gate offering face): a face opens the gate only through the "
+                          "liveness challenge burst; off needs liveness_off_reason (an attended gate)")
+    liveness_off_reason: str | None = Field(None, max_length=500)
 
 
 @router.post("/v1/sites/{site_id}/gates", status_code=201, dependencies=JSON)
@@ -146,7 +148,8 @@ def create_gate(site_id: str, body: GateIn, who: Caller, ctx: Ctx) -> dict:
     """A gate and its ways in; face alone is refused with E_FACE_ONLY_POLICY (SPC-10, PIPL-16)."""
     schedule = body.schedule.model_dump(by_alias=True) if body.schedule else None
     return gates.create_gate(ctx, who, site_id=site_id, name=body.name, methods=body.methods, purpose=body.purpose,
-                             location_id=body.location_id, schedule=schedule, liveness=body.liveness)
+                             location_id=body.location_id, schedule=schedule, liveness=body.liveness,
+                             liveness_off_reason=body.liveness_off_reason)
 
 
 @router.get("/v1/sites/{site_id}/gates")

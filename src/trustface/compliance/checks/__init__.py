@@ -34,6 +34,7 @@ CHECKS: dict[str, Check] = {
     "key_management": governance.key_management,
     "disclosures": governance.disclosures,
     "declined_alternative": access.declined_alternative,
+    "face_gate_liveness": access.face_gate_liveness,
 }
 
 __all__ = ["CHECKS", "FAIL", "PASS", "SAMPLE", "STATUSES", "WARN", "Check", "Context", "Result"]
