@@ -118,6 +118,7 @@ def test_the_kiosk_opens_the_main_gate_with_a_genuine_burst(browser_type, server
             expect(page.locator("#result-title")).to_have_text(re.compile("Turn your head to your left"),
                                                                timeout=10_000)
             expect(page.locator("#result")).to_have_class(re.compile("granted|denied"), timeout=30_000)
+            print(f"attempt {_attempt + 1}: {page.locator('#result').get_attribute('class')}")
             if "granted" in (page.locator("#result").get_attribute("class") or ""):
                 granted = True
                 break
