@@ -5,7 +5,9 @@ would call, one residential property with everything the policy gate asks for be
 be processed: a tenant, a site (jurisdiction profile ``cn``), a ``door_access`` purpose allowing
 verify and identify on consent with a finite retention, an approved impact assessment, a published
 processing-rules notice, a signage attestation, and two gates: one that takes a face, PIN or card,
-and one that takes only PIN or card (face is never the only way in).
+and one that takes only PIN or card (face is never the only way in). The face gate is unattended,
+so it requires the liveness challenge (the default for a face gate, issue 17): the kiosk asks for
+a few head moves and a single uploaded photo never opens it.
 
 It creates no subjects and no templates: people are added, consent and enrol through the CLI or
 the API like anywhere else. Every step writes its audit event in the caller's transaction.
@@ -74,7 +76,7 @@ def setup_demo(session: Session, *, actor: str, now: dt.datetime | None = None) 
                          evidence="signs at both gates announce face recognition and the PIN/card alternative",
                          actor=actor, now=now)
     gate_ids = [service.create_gate(session, site_id=site.id, name=name, methods=list(methods), purpose=PURPOSE,
-                                    actor=actor, now=now).id
+                                    liveness="required" if "face" in methods else "off", actor=actor, now=now).id
                 for name, methods in GATES]
     return {"tenant_id": tenant.id, "site_id": site.id, "purpose_id": purpose.id, "gate_ids": gate_ids,
             "notice_version": notice.version, "notice_hash": notice.content_hash}

@@ -75,7 +75,8 @@ def build_site(api: Api, key: str, *, tenant_name: str = "Acme Property", minors
         minors = api.ok("POST", f"/v1/sites/{sid}/notices", key, 201,
                         json={"content": {**NOTICE, "purposes": ["door_access (minors)"]}, "kind": "minors"})
         api.ok("POST", f"/v1/notices/{minors['id']}/publish", key)
-    face_gate = api.ok("POST", f"/v1/sites/{sid}/gates", key, 201, json={"name": "Main", "methods": ["face", "pin", "card"]})
+    face_gate = api.ok("POST", f"/v1/sites/{sid}/gates", key, 201, json={"name": "Main", "methods": ["face", "pin", "card"],
+                    "liveness": "off", "liveness_off_reason": "attended by the concierge (test fixture)"})
     side_gate = api.ok("POST", f"/v1/sites/{sid}/gates", key, 201, json={"name": "Side", "methods": ["pin", "card"]})
     return {"tenant_id": tenant["id"], "site_id": sid, "notice_version": notice["version"],
             "gate_ids": [face_gate["id"], side_gate["id"]]}

@@ -87,7 +87,8 @@ def world(api, examples) -> World:
         site=sid, other_site=b["site_id"], subject=subject, sibling=sibling, other_subject=other_subject,
         gate=a["gate_ids"][0], other_gate=b["gate_ids"][0],
         lobby=api.ok("POST", f"/v1/sites/{sid}/gates", admin, 201, json={
-            "name": "Lobby", "methods": ["face", "pin", "card", "qr", "visitor_pass"]})["id"],
+            "name": "Lobby", "methods": ["face", "pin", "card", "qr", "visitor_pass"],
+            "liveness": "off", "liveness_off_reason": "attended by the concierge (test fixture)"})["id"],
         gate_key=mint(role="gate", tenant_id=a["tenant_id"], site_id=sid)["key"],
         subject_token=mint(role="subject", tenant_id=a["tenant_id"], subject_id=subject)["key"],
         expired_token=expired, revoked_key=revoked["key"], credential=credential,

@@ -37,7 +37,8 @@ def _face_site(api, key: str, tenant_id: str) -> str:
                                                              "sections": PIA_SECTIONS, "approver": "dpo"})
     notice = api.ok("POST", f"/v1/sites/{sid}/notices", key, 201, json={"content": NOTICE})
     api.ok("POST", f"/v1/notices/{notice['id']}/publish", key)
-    return api.ok("POST", f"/v1/sites/{sid}/gates", key, 201, json={"name": "B", "methods": ["face", "pin"]})["id"]
+    return api.ok("POST", f"/v1/sites/{sid}/gates", key, 201, json={"name": "B", "methods": ["face", "pin"],
+        "liveness": "off", "liveness_off_reason": "attended by the concierge (test fixture)"})["id"]
 
 
 def test_liveness_nonces_are_bound_to_their_gate(api):

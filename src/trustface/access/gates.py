@@ -28,7 +28,8 @@ from trustface.policy._common import invalid, not_found, require_text, utc
 from trustface.policy.vocab import IDENTIFY, VERIFY
 
 DEFAULT_PURPOSE = "door_access"
-#: "required": single frames are refused at the gate; only a passed challenge burst opens it (R24)
+#: "required": single frames are refused at the gate; only a passed challenge burst opens it (R24).
+#: A gate that offers face requires it unless created "off" with a reason (an attended gate, issue 17)
 LIVENESS_MODES = ("off", "required")
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -57,7 +58,8 @@ def gate_is_open(gate: Gate, now: dt.datetime) -> bool:
 
 
 def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: str = DEFAULT_PURPOSE,
-                location_id: str | None = None, schedule: dict | None = None, liveness: str = "off", actor: str,
+                location_id: str | None = None, schedule: dict | None = None, liveness: str | None = None,
+                liveness_off_reason: str | None = None, actor: str,
                 face_mode: str = IDENTIFY_FACE, credential_alone: list[str] | None = None,
                 now: dt.datetime | None = None, fpir_budget: float = DEFAULT_FPIR_BUDGET) -> Gate:
     """A gate offering ``methods``; face alone is refused with E_FACE_ONLY_POLICY (R6, SPC-10). A
@@ -66,7 +68,9 @@ def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: 
     or QR code names the resident first and ``credential_alone`` lists the credentials that also
     open the gate without a face (at least one: R6; see :func:`validate_face_mode`). ``fpir_budget``
     is its stranger-admission budget, the most FPIR per face attempt (1e-6 to 0.05, else
-    E_FPIR_BUDGET_INVALID; ISO19795-1, R26): the identify threshold keeps it at the gallery's size."""
+    E_FPIR_BUDGET_INVALID; ISO19795-1, R26): the identify threshold keeps it at the gallery's size.
+    A face gate requires the liveness challenge unless ``liveness="off"`` comes with
+    ``liveness_off_reason`` (an attended gate; audited, and a warning in the assessment: R24, R25)."""
     now = utc(now)
     purpose = require_text(purpose, "purpose", max_len=80)  # a purpose name; the column holds 80
     fpir_budget = validate_budget(fpir_budget)
@@ -82,10 +86,18 @@ def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: 
             what = "matches the face 1:1 after a credential" if mode == VERIFY else "identifies (1:N)"
             raise TrustfaceError(codes.E_MODE_NOT_ALLOWED,
                                  f"this face gate {what}; purpose {purpose!r} does not allow {mode} here")
+    if liveness is None:
+        liveness = "required" if FACE in chosen else "off"
     if liveness not in LIVENESS_MODES:
         raise invalid(f"liveness is one of {', '.join(LIVENESS_MODES)}")
     if liveness == "required" and FACE not in chosen:
         raise invalid("liveness applies to face attempts: the gate offers no face")
+    reason = None
+    if liveness == "off" and FACE in chosen:
+        if not isinstance(liveness_off_reason, str) or len(liveness_off_reason.strip()) < 10:
+            raise invalid("a face gate requires liveness; to turn it off (an attended gate) give "
+                          "liveness_off_reason, at least 10 characters")
+        reason = require_text(liveness_off_reason.strip(), "liveness_off_reason", max_len=500)
     if location_id is not None:
         loc = repo.get(session, DeviceLocation, location_id)
         if loc is None or loc.site_id != site_id:
@@ -93,12 +105,13 @@ def create_gate(session: Session, *, site_id: str, name: str, methods, purpose: 
     g = repo.add(session, Gate(id=new_id("gate"), tenant_id=site.tenant_id, site_id=site_id,
                                name=require_text(name, "gate name", max_len=200), methods=",".join(chosen),
                                purpose=purpose, location_id=location_id, schedule=_check_schedule(schedule),
-                               liveness=liveness, face_mode=face_mode, credential_alone=",".join(alone),
-                               fpir_budget=fpir_budget, created_at=now))
+                               liveness=liveness, liveness_off_reason=reason, face_mode=face_mode,
+                               credential_alone=",".join(alone), fpir_budget=fpir_budget, created_at=now))
     audit.record(session, "admin", actor=actor, tenant_id=site.tenant_id, now=now,
                  payload={"action": "gate_created", "gate_id": g.id, "site_id": site_id, "methods": list(chosen),
                           "purpose": purpose, "liveness": liveness, "face_mode": face_mode,
-                          "credential_alone": list(alone), "fpir_budget": fpir_budget})
+                          "credential_alone": list(alone), "fpir_budget": fpir_budget,
+                          **({"liveness_off_reason": reason} if reason else {})})
     return g
 
 
@@ -138,6 +151,7 @@ def gate_to_dict(gate: Gate) -> dict:
     return {"id": gate.id, "site_id": gate.site_id, "name": gate.name, "methods": gate_methods(gate),
             "alternatives": gate_alternatives(gate), "purpose": gate.purpose,
             "location_id": gate.location_id, "schedule": json.loads(gate.schedule) if gate.schedule else None,
-            "liveness": gate.liveness, "face_mode": gate.face_mode or IDENTIFY_FACE,
-            "credential_alone": opens_alone(gate), "fpir_budget": gate.fpir_budget,
+            "liveness": gate.liveness, "liveness_off_reason": gate.liveness_off_reason,
+            "face_mode": gate.face_mode or IDENTIFY_FACE, "credential_alone": opens_alone(gate),
+            "fpir_budget": gate.fpir_budget,
             "created_at": gate.created_at.isoformat()}

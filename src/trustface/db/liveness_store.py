@@ -31,12 +31,15 @@ def challenge(session: Session, nonce: str, *, for_update: bool = False) -> Live
     return session.scalars(query).first()
 
 
-def add_probes(session: Session, gate_id: str, rows: Iterable[tuple[str | None, str, str]], seen_at: dt.datetime) -> int:
-    """Remember (sha256 of bytes or None, sha256 of pixels, pHash) of frames that passed at a gate."""
+def add_probes(session: Session, gate_id: str, rows: Iterable[tuple], seen_at: dt.datetime) -> int:
+    """Remember (sha256 of bytes or None, sha256 of pixels, pHash[, chip pHash, descriptor hex]) of
+    frames that passed at a gate (the last two: the near-copy mark of the frame's face, or None)."""
     count = 0
-    for sha256, pixels, phash in rows:
+    for row in rows:
+        sha256, pixels, phash = row[:3]
+        chip, descriptor = (row[3], row[4]) if len(row) >= 5 else (None, None)
         session.add(LivenessProbe(id=new_id("prb"), gate_id=gate_id, sha256=sha256, pixels=pixels, phash=phash,
-                                  seen_at=seen_at))
+                                  chip=chip, descriptor=descriptor, seen_at=seen_at))
         count += 1
     session.flush()
     return count
@@ -60,6 +63,21 @@ def recent_phashes(session: Session, gate_id: str, since: dt.datetime, limit: in
     return list(session.scalars(select(LivenessProbe.phash).where(
         LivenessProbe.gate_id == gate_id, LivenessProbe.seen_at >= since)
         .order_by(LivenessProbe.seen_at.desc()).limit(limit)))
+
+
+def recent_marks(session: Session, gate_id: str, since: dt.datetime, limit: int = 5000) -> list[tuple[str, str]]:
+    """(chip pHash, descriptor hex) of the near-copy marks remembered at the gate since ``since``."""
+    rows = session.execute(select(LivenessProbe.chip, LivenessProbe.descriptor).where(
+        LivenessProbe.gate_id == gate_id, LivenessProbe.seen_at >= since, LivenessProbe.chip.is_not(None),
+        LivenessProbe.descriptor.is_not(None)).order_by(LivenessProbe.seen_at.desc()).limit(limit))
+    return [(chip, descriptor) for chip, descriptor in rows if chip and descriptor]
+
+
+def recent_challenges(session: Session, gate_id: str, since: dt.datetime) -> list[LivenessChallenge]:
+    """Challenges issued at the gate since ``since``, newest first (rate limit, no free re-roll)."""
+    return list(session.scalars(select(LivenessChallenge).where(
+        LivenessChallenge.gate_id == gate_id, LivenessChallenge.issued_at >= since)
+        .order_by(LivenessChallenge.issued_at.desc())))
 
 
 def purge_probes(session: Session, before: dt.datetime) -> int:

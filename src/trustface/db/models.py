@@ -278,6 +278,8 @@ class Gate(Base):
     #: the stranger-admission budget: most share of strangers' face attempts that may match someone
     #: (FPIR per attempt); the identify threshold follows it at the gallery's size (engine.open_set)
     fpir_budget: Mapped[float] = mapped_column(Float, default=1e-3, server_default="0.001")
+    #: why a face gate does without liveness (an attended gate): required to turn it off (issue 17)
+    liveness_off_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
@@ -354,6 +356,9 @@ class LivenessProbe(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pixels: Mapped[str] = mapped_column(String(64))
     phash: Mapped[str] = mapped_column(String(64))
+    #: near-copy mark of the frame's face (liveness.nearcopy): aligned-chip pHash, int8 descriptor (hex)
+    chip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    descriptor: Mapped[str | None] = mapped_column(String(256), nullable=True)
     seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

@@ -64,6 +64,9 @@ SPECIES = {
     "session_replay": "Replay of a recorded capture session",
     "print_recapture": "A printed photo held to the camera (re-captured print)",
     "digital_injection": "Frames injected into the capture path (virtual camera, edited or synthetic frames)",
+    "near_copy_replay": "A used frame replayed after edits (brightness, contrast, crop, scale, mirror, rotation, "
+                        "re-encoding, noise)",
+    "photo_set": "Different still photos of one person presented as a burst (not one capture)",
 }
 
 _CODE_ORDER = (E_REPLAY_DETECTED, E_INJECTION_SUSPECTED, E_LIVENESS_FAILED)
@@ -118,6 +121,8 @@ class Signal:
 class Verdict:
     fingerprints: list[Fingerprint]
     signals: list[Signal] = field(default_factory=list)
+    #: near-copy marks (chip, descriptor) remembered at the gate, read by the screen for the judge
+    known_marks: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -164,7 +169,12 @@ class ProbeStore(Protocol):
     def blocked_phashes(self, now: dt.datetime) -> dict[str, str]:
         """Every blocklisted pHash -> species."""
 
-    def remember(self, gate_id: str, fingerprints: Sequence[Fingerprint], now: dt.datetime) -> None: ...
+    def remember(self, gate_id: str, fingerprints: Sequence[Fingerprint], now: dt.datetime,
+                 marks: Sequence[tuple[str, str] | None] | None = None) -> None:
+        """Remember the frames that passed, with the near-copy mark (chip, descriptor) of each when known."""
+
+    def recent_marks(self, gate_id: str, since: dt.datetime) -> list[tuple[str, str]]:
+        """(chip pHash, descriptor hex) of frames that passed at the gate since ``since``."""
 
     def report(self, kind: str, value: str, species: str, now: dt.datetime) -> None:
         """Add to the local blocklist, or count one more sighting of an entry already there."""
@@ -184,6 +194,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.probes: list[tuple[str, Fingerprint, dt.datetime]] = []
+        self.marks: list[tuple[str, tuple[str, str], dt.datetime]] = []
         self.indicators: dict[tuple[str, str], _Entry] = {}
 
     def seen(self, gate_id, digests, since):
@@ -211,8 +222,12 @@ class MemoryStore:
     def blocked_phashes(self, now):
         return {v: e.species for (k, v), e in self.indicators.items() if k == "phash" and self._active(e, now)}
 
-    def remember(self, gate_id, fingerprints, now):
+    def remember(self, gate_id, fingerprints, now, marks=None):
         self.probes.extend((gate_id, fp, now) for fp in fingerprints)
+        self.marks.extend((gate_id, m, now) for m in (marks or ()) if m is not None)
+
+    def recent_marks(self, gate_id, since):
+        return [m for g, m, t in self.marks if g == gate_id and t >= since]
 
     def report(self, kind, value, species, now):
         e = self.indicators.get((kind, value))

@@ -21,9 +21,10 @@ never imports the access room (``access`` owns the gate decision, ARCHITECTURE.m
 from __future__ import annotations
 
 import datetime as dt
+import math
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -31,14 +32,14 @@ from sqlalchemy.orm import Session
 from trustface.db import liveness_store
 from trustface.db.models import LivenessChallenge, LivenessIndicator, new_id
 from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
-from trustface.liveness import active, passive
+from trustface.liveness import active, nearcopy, passive
 from trustface.liveness import pad as pad_models
 from trustface.liveness.codes import (
     E_CHALLENGE_UNKNOWN,
     E_INJECTION_SUSPECTED,
-    E_LIVENESS_FAILED,
     E_REPLAY_DETECTED,
 )
+from trustface.liveness.judge import BurstVerdict, judge
 from trustface.policy._common import utc
 
 #: how long a challenge may be answered
@@ -49,6 +50,13 @@ MAX_FRAMES = 16
 MIN_STEP_TIME = dt.timedelta(milliseconds=300)
 #: indicator kinds and how they are shared (docs/liveness.md)
 KINDS = ("sha256", "phash", "client", "device")
+#: challenges a gate hands out per minute at most (E_RATE_LIMITED beyond): a kiosk needs one per person
+CHALLENGES_PER_MINUTE = 6
+#: a challenge that was not passed keeps its steps for the next one at the gate within this window,
+#: so an attacker cannot re-roll until an easy set of steps comes up
+REROLL_WINDOW = dt.timedelta(minutes=2)
+#: HTTP-level code of the rate limit (registered by the access room, which liveness does not import)
+E_RATE_LIMITED = "E_RATE_LIMITED"
 
 
 # --- the store over the database ----------------------------------------------------------------
@@ -71,8 +79,14 @@ class DbStore:
     def blocked_phashes(self, now):
         return {row.value: row.species for row in liveness_store.active_indicators(self.session, "phash", None, now)}
 
-    def remember(self, gate_id, fingerprints, now):
-        liveness_store.add_probes(self.session, gate_id, [(f.sha256, f.pixels, f.phash) for f in fingerprints], now)
+    def recent_marks(self, gate_id, since):
+        return liveness_store.recent_marks(self.session, gate_id, since)
+
+    def remember(self, gate_id, fingerprints, now, marks=None):
+        marks = list(marks or [])
+        rows = [(f.sha256, f.pixels, f.phash, *(marks[i] if i < len(marks) and marks[i] else (None, None)))
+                for i, f in enumerate(fingerprints)]
+        liveness_store.add_probes(self.session, gate_id, rows, now)
         if secrets.randbelow(50) == 0:  # now and then, forget what is older than the window
             liveness_store.purge_probes(self.session, now - passive.REPLAY_WINDOW)
 
@@ -146,6 +160,7 @@ class Screen:
     gate_id: str
     verdict: passive.Verdict
     now: dt.datetime
+    mark: nearcopy.Probe | None = None
 
     @property
     def refused(self) -> bool:
@@ -162,21 +177,37 @@ class Screen:
 
     def remember(self) -> None:
         """The frame opened the gate: the same frame cannot open it again within the replay window."""
-        DbStore(self.session).remember(self.gate_id, self.verdict.fingerprints, self.now)
+        marks = [(self.mark.mark.chip, self.mark.mark.descriptor)] if self.mark is not None else None
+        DbStore(self.session).remember(self.gate_id, self.verdict.fingerprints, self.now, marks)
 
 
 def screen_frame(session: Session, gate_id: str, data: bytes | None, pixels: np.ndarray, *,
                  now: dt.datetime) -> Screen:
-    """Replay screen of one gate frame before identification: a frame already used at this gate,
-    or a blocklisted one, is refused (E_REPLAY_DETECTED) and joins the local blocklist. ``data`` is
-    the frame as received (None when only pixels exist), ``pixels`` the decoded frame."""
+    """Replay screen of one gate frame before identification: a frame already used at this gate, an
+    edited copy of one (its face's near-copy mark: :mod:`.nearcopy`), or a blocklisted frame is
+    refused (E_REPLAY_DETECTED) and joins the local blocklist. ``data`` is the frame as received
+    (None when only pixels exist), ``pixels`` the decoded frame. The face work of the mark is cached:
+    :func:`prepare_frame` does it before the transaction."""
     now = utc(now)
     frame = passive.Frame(pixels, data)
-    verdict = passive.check([frame], store=DbStore(session), gate_id=gate_id, now=now, burst=False)
+    store = DbStore(session)
+    verdict = passive.check([frame], store=store, gate_id=gate_id, now=now, burst=False)
+    mark = nearcopy.probe(pixels)
+    if verdict.ok and mark is not None:
+        known = [nearcopy.Mark(c, d) for c, d in store.recent_marks(gate_id, now - passive.REPLAY_WINDOW)]
+        if nearcopy.copied(mark, known):
+            verdict.signals.append(passive.Signal(E_REPLAY_DETECTED, "near_copy", "near_copy_replay",
+                                                  "the frame is an edited copy of a frame already used at this gate",
+                                                  0))
     if not verdict.ok:
         report_attack(session, verdict, verdict.fingerprints, client_id=None, device_id=None,
                       species=verdict.species or "still_replay", now=now)
-    return Screen(session, gate_id, verdict, now)
+    return Screen(session, gate_id, verdict, now, mark)
+
+
+def prepare_frame(pixels: np.ndarray) -> None:
+    """The face work of the near-copy screen of a single frame, done before the transaction (cached)."""
+    nearcopy.probe(pixels)
 
 
 # --- challenges ---------------------------------------------------------------------------------
@@ -187,7 +218,20 @@ def issue_challenge(session: Session, *, gate_id: str, tenant_id: str, now: dt.d
     32-byte nonce and a time window (default :data:`CHALLENGE_WINDOW`). The caller (the access
     room) checks that the gate takes a face and records the audit event."""
     now = utc(now)
-    chosen = list(steps) if steps is not None else active.new_steps()
+    recent = liveness_store.recent_challenges(session, gate_id, now - max(REROLL_WINDOW, dt.timedelta(minutes=1)))
+    last_minute = [c for c in recent if c.issued_at > now - dt.timedelta(minutes=1)]
+    if len(last_minute) >= CHALLENGES_PER_MINUTE:
+        exc = TrustfaceError(E_RATE_LIMITED, f"this gate hands out at most {CHALLENGES_PER_MINUTE} liveness challenges "
+                                             "a minute; try again shortly")
+        oldest = min(c.issued_at for c in last_minute)
+        exc.retry_after = max(1, math.ceil((oldest + dt.timedelta(minutes=1) - now).total_seconds()))
+        raise exc
+    if steps is not None:
+        chosen = list(steps)
+    elif recent and recent[0].result != "passed" and recent[0].issued_at > now - REROLL_WINDOW:
+        chosen = recent[0].steps.split(",")  # not passed: the same steps again, no free re-roll
+    else:
+        chosen = active.new_steps()
     if not chosen or len(set(chosen)) != len(chosen) or any(s not in active.STEPS for s in chosen):
         raise TrustfaceError(E_INVALID_ARGUMENT, f"steps are distinct names among {', '.join(active.STEPS)}")
     window = window or CHALLENGE_WINDOW
@@ -223,41 +267,6 @@ def challenge_spent(row: LivenessChallenge, now: dt.datetime) -> tuple[str, str]
 
 # --- bursts ---------------------------------------------------------------------------------------
 
-@dataclass
-class BurstVerdict:
-    """What liveness says of a burst: ``passed``, and why not (``reasons``, first the most serious),
-    the steps seen done, the PAD score. A verdict, never a gate decision."""
-
-    passed: bool
-    nonce: str
-    steps: list[str]
-    reasons: list[dict] = field(default_factory=list)
-    steps_done: list[dict] = field(default_factory=list)
-    pad: dict | None = None
-    frames: int = 0
-    screen: passive.Verdict | None = None
-
-    @property
-    def first_reason(self) -> dict | None:
-        """The reason a refusal names: a replay, then an injection, then the rest."""
-        if not self.reasons:
-            return None
-        order = (E_REPLAY_DETECTED, E_INJECTION_SUSPECTED)
-        return min(self.reasons, key=lambda r: order.index(r["code"]) if r["code"] in order else len(order))
-
-    def audit_extra(self) -> dict[str, object]:
-        """Codes, signal names and counts for the access event: never a frame or a hash."""
-        extra: dict[str, object] = {"nonce_state": "used", "signals": sorted({r.get("signal", "") for r in self.reasons}),
-                                    "steps_done": len(self.steps_done), "frames": self.frames}
-        if self.pad:
-            extra["pad_model"] = f"{self.pad['model']}/{self.pad['version']}"
-        return extra
-
-    def to_dict(self) -> dict[str, object]:
-        return {"passed": self.passed, "nonce": self.nonce, "steps": list(self.steps),
-                "steps_done": list(self.steps_done), "reasons": list(self.reasons), "pad": self.pad}
-
-
 def _parse_times(timestamps: Sequence[float] | None, n: int) -> list[float | None]:
     if timestamps is None:
         return [None] * n
@@ -291,9 +300,11 @@ def screen_burst(session: Session, row: LivenessChallenge, frames: Sequence[pass
     blocklisted, the client or device blocklisted, capture times outside the challenge window, a
     burst sent sooner than its steps can be performed."""
     now = utc(now)
-    verdict = passive.check(frames, store=DbStore(session), gate_id=row.gate_id, now=now, burst=True,
+    store = DbStore(session)
+    verdict = passive.check(frames, store=store, gate_id=row.gate_id, now=now, burst=True,
                             client_id=client_id, device_id=device_id, issued_at=row.issued_at,
                             window=row.expires_at - row.issued_at)
+    verdict.known_marks = store.recent_marks(row.gate_id, now - passive.REPLAY_WINDOW)
     if now - row.issued_at < MIN_STEP_TIME * len(row.steps.split(",")):
         verdict.signals.append(passive.Signal(E_INJECTION_SUSPECTED, "timing", "digital_injection",
                                               "the burst arrived sooner after the challenge than the steps can be "
@@ -303,29 +314,13 @@ def screen_burst(session: Session, row: LivenessChallenge, frames: Sequence[pass
 
 def judge_burst(row: LivenessChallenge, frames: Sequence[passive.Frame], screen: passive.Verdict, *,
                 pad_model: pad_models.PadModel | None | str = "default") -> BurstVerdict:
-    """The verdict on a screened burst (pure computation, no database): a replay or an injection is
-    refused without any face work on its frames; otherwise the PAD model, then the prompted steps
-    in order on 68-point landmarks with one face throughout."""
+    """The verdict on a screened burst (pure computation, no database; :mod:`.judge`): a replay or an
+    injection is refused without any face work on its frames; then near copies of frames used at the
+    gate, the PAD model, the prompted steps in order on 68-point landmarks with one face throughout,
+    and continuity (one capture, not a set of photos: :mod:`.continuity`)."""
     model = pad_models.default_model() if pad_model == "default" else pad_model
-    steps = row.steps.split(",")
-    outcome = BurstVerdict(False, row.nonce, steps, frames=len(frames), screen=screen)
-    reasons = [s.to_dict() for s in screen.signals]
-    result = active.ActiveResult(False, steps)
-    if not reasons and model is not None and not isinstance(model, str):
-        score = float(model.score([f.pixels for f in frames]))
-        outcome.pad = {"model": model.name, "version": model.version, "score": round(score, 3),
-                       "threshold": model.threshold}
-        if score >= model.threshold:
-            reasons.append({"code": E_LIVENESS_FAILED, "signal": "pad_model", "species": "print_recapture",
-                            "message": f"the PAD model {model.name} flagged the frames"})
-    if not reasons:
-        result = active.evaluate(steps, active.read_frames([f.pixels for f in frames]))
-    outcome.steps_done = result.done
-    for text in result.reasons:
-        reasons.append({"code": E_LIVENESS_FAILED, "signal": "challenge", "message": text})
-    outcome.reasons = reasons
-    outcome.passed = not reasons
-    return outcome
+    return judge(row.steps.split(","), row.nonce, frames, screen, screen.known_marks,
+                 model=None if isinstance(model, str) else model)
 
 
 def settle_burst(session: Session, row: LivenessChallenge, verdict: BurstVerdict, *, now: dt.datetime,
@@ -339,9 +334,11 @@ def settle_burst(session: Session, row: LivenessChallenge, verdict: BurstVerdict
     if screen is None:
         return
     if verdict.passed:
-        DbStore(session).remember(row.gate_id, screen.fingerprints, now)
+        DbStore(session).remember(row.gate_id, screen.fingerprints, now, verdict.marks)
         return
-    attack = [r for r in verdict.reasons if r.get("signal") not in ("challenge",)]
+    # a challenge not performed, or frames that are not one capture, may be an honest person's
+    # clumsy burst: refused, not blocklisted
+    attack = [r for r in verdict.reasons if r.get("signal") not in ("challenge", "continuity")]
     if attack:
         report_attack(session, screen, screen.fingerprints, client_id=client_id, device_id=device_id,
                       species=attack[0].get("species") or "still_replay", now=now)
@@ -369,5 +366,5 @@ def parse_timestamps(text: str | None) -> list[float] | None:
 
 __all__ = ["CHALLENGE_WINDOW", "MAX_FRAMES", "BurstVerdict", "DbStore", "Screen", "blocklist", "challenge_for",
            "challenge_spent", "challenge_to_dict", "expire_challenge", "import_indicator", "issue_challenge",
-           "judge_burst", "parse_timestamps", "prepare_frames", "report", "report_attack", "screen_burst",
+           "judge_burst", "parse_timestamps", "prepare_frame", "prepare_frames", "report", "report_attack", "screen_burst",
            "screen_frame", "settle_burst"]

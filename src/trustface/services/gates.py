@@ -38,9 +38,11 @@ ImageInput = bytes | str | os.PathLike[str] | np.ndarray
 
 def create_gate(ctx: Context, who: Principal, *, site_id: str, name: str, methods: Sequence[str],
                 purpose: str = gates.DEFAULT_PURPOSE, location_id: str | None = None,
-                schedule: dict[str, Any] | None = None, liveness: str = "off", face_mode: str = "identify",
+                schedule: dict[str, Any] | None = None, liveness: str | None = None,
+                liveness_off_reason: str | None = None, face_mode: str = "identify",
                 credential_alone: Sequence[str] | None = None, fpir_budget: float | None = None) -> dict[str, Any]:
-    """A gate and its ways in; face alone is refused with E_FACE_ONLY_POLICY (SPC-10, PIPL-16).
+    """A gate and its ways in; face alone is refused with E_FACE_ONLY_POLICY (SPC-10, PIPL-16). A
+    face gate requires liveness unless turned off with a reason (an attended gate).
     ``face_mode="verify_after_credential"`` makes the face a second factor after a PIN, card or QR
     code (1:1, the purpose must allow verify); ``credential_alone`` names the credentials that also
     open it without a face (default all; never none: R6). ``fpir_budget``: the stranger-admission
@@ -50,8 +52,8 @@ def create_gate(ctx: Context, who: Principal, *, site_id: str, name: str, method
     with ctx.tx() as s:
         scope.site(s, who, site_id)
         row = gates.create_gate(s, site_id=site_id, name=name, methods=list(methods), purpose=purpose,
-                                location_id=location_id, schedule=schedule, liveness=liveness, actor=who.actor,
-                                face_mode=face_mode,
+                                location_id=location_id, schedule=schedule, liveness=liveness,
+                                liveness_off_reason=liveness_off_reason, actor=who.actor, face_mode=face_mode,
                                 credential_alone=None if credential_alone is None else list(credential_alone),
                                 now=ctx.now(),
                                 fpir_budget=gates.DEFAULT_FPIR_BUDGET if fpir_budget is None else fpir_budget)
@@ -151,6 +153,7 @@ def describe_frame(pixels: np.ndarray, data: bytes | None) -> FaceProbe:
     face keeps the engine's refusal for the decision (a denied attempt, audited)."""
     from trustface.gallery import Gallery
 
+    liveness.prepare_frame(pixels)  # the near-copy screen's face work, before the transaction
     try:
         return FaceProbe(pixels, data, Gallery.probe_descriptor(pixels))
     except TrustfaceError as exc:

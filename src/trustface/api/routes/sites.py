@@ -137,8 +137,10 @@ class GateIn(Body):
     purpose: str = access.DEFAULT_PURPOSE
     location_id: str | None = None
     schedule: Schedule | None = None
-    liveness: Literal["off", "required"] = Field("off", description="required: a face opens the gate only "
-                                                                    "through the liveness challenge burst")
+    liveness: Literal["off", "required"] | None = Field(
+        None, description="required (the default for a gate offering face): a face opens the gate only through the "
+                          "liveness challenge burst; off needs liveness_off_reason (an attended gate)")
+    liveness_off_reason: str | None = Field(None, max_length=500)
     face_mode: Literal["identify", "verify_after_credential"] = Field(
         "identify", description="identify: the face alone, 1:N; verify_after_credential: a PIN, card or QR code "
                                 "names the resident, then the face is matched 1:1")
@@ -157,7 +159,7 @@ def create_gate(site_id: str, body: GateIn, who: Caller, ctx: Ctx) -> dict:
     return gates.create_gate(ctx, who, site_id=site_id, name=body.name, methods=body.methods, purpose=body.purpose,
                              location_id=body.location_id, schedule=schedule, liveness=body.liveness,
                              face_mode=body.face_mode, credential_alone=body.credential_alone,
-                             fpir_budget=body.fpir_budget)
+                             fpir_budget=body.fpir_budget, liveness_off_reason=body.liveness_off_reason)
 
 
 @router.get("/v1/sites/{site_id}/gates")

@@ -35,6 +35,7 @@ CHECKS: dict[str, Check] = {
     "disclosures": governance.disclosures,
     "declined_alternative": access.declined_alternative,
     "stranger_budget": access.stranger_budget,
+    "face_gate_liveness": access.face_gate_liveness,
 }
 
 __all__ = ["CHECKS", "FAIL", "PASS", "SAMPLE", "STATUSES", "WARN", "Check", "Context", "Result"]

@@ -1,6 +1,7 @@
 """Access checks: no gate takes a face as the only way in and everyone who does not use face holds a
 working credential (R6); identification and analysis at business premises and public places have
-a legal basis and signage (R18)."""
+a legal basis and signage (R18); a face gate runs the liveness challenge unless it is attended and
+says so (ISO30107-3: a PAD module is mandatory for unattended doors; issue 17)."""
 
 from __future__ import annotations
 
@@ -158,4 +159,25 @@ def stranger_budget(ctx: Context) -> Result:
                       "or raise the gate's budget knowingly.")
     evidence["summary"] = (f"each of the {len(face_gates)} face gates keeps its stranger-admission budget with "
                            f"an expected FNIR of at most {max(r['expected_fnir'] for r in rows):.0%}")
+    return Result(PASS, evidence)
+
+
+def face_gate_liveness(ctx: Context) -> Result:
+    """A warning for each face gate that does without the liveness challenge: a photo of a resident
+    can open it. trustface creates face gates with liveness required; turning it off needs a reason
+    (an attended gate), which is shown here with the audit event that recorded it."""
+    face_gates = [g for g in ctx.gates if "face" in g.methods.split(",")]
+    off = [g for g in face_gates if g.liveness != "required"]
+    created = {g.id: ctx.seqs(["admin"], ["gate_created"], gate_id=g.id) for g in off}
+    evidence: dict[str, Any] = {"face_gates": len(face_gates), "liveness_off": [g.id for g in off][:SAMPLE],
+                                "reasons": {g.id: g.liveness_off_reason for g in off[:SAMPLE]},
+                                "audit_seqs": sorted(s for v in created.values() for s in v)[:SAMPLE]}
+    if off:
+        evidence["summary"] = (f"{len(off)} of {len(face_gates)} face gates take a single frame without the liveness "
+                               f"challenge: {', '.join(g.name for g in off[:SAMPLE])}; a photo of a resident can "
+                               "open them unless someone watches the gate")
+        return Result(WARN, evidence, "Require liveness at every unattended face gate; keep it off only where a "
+                                      "person attends the gate, and say so in the gate's reason.")
+    evidence["summary"] = (f"all {len(face_gates)} face gates require the liveness challenge" if face_gates
+                           else "the site has no face gates")
     return Result(PASS, evidence)

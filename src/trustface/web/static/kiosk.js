@@ -112,7 +112,7 @@
     }).then(function (g) {
       if (!g) { return; }
       gate = g;
-      if (g.liveness === "required") { liveness = true; }  // the gate refuses single frames
+      if (g.liveness === "required") { liveness = true; }  // the gate refuses single frames: always the burst route
       twoFactor = g.face_mode === "verify_after_credential";
       $("key-panel").hidden = true;
       $("gate-panel").hidden = false;
@@ -242,7 +242,11 @@
       return;
     }
     setResult("busy", S.looking, "");
-    tryFace(FACE_TRIES).then(showDecision).catch(function (e) {
+    tryFace(FACE_TRIES).then(function (d) {
+      // the gate requires liveness (set since the page loaded): from now on, always the burst route
+      if (!d.granted && d.reason && d.reason.code === "E_LIVENESS_REQUIRED") { liveness = true; return livenessAttempt(); }
+      return d;
+    }).then(showDecision).catch(function (e) {
       setResult("denied", S.denied, (e && e.code ? reasonWords(e) + " " : "") + S.try_alt);
       openAlt(true);
     }).then(function () { busy = false; });

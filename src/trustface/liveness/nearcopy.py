@@ -1,0 +1,122 @@
+"""Near-copy replay: a used frame shown again after common edits (issue 17).
+
+Byte and pixel digests catch an exact replay; the whole-frame perceptual hash a re-encoded one. An
+attacker who brightens a granted frame by 15 %, crops 6 px, scales, mirrors, rotates it by a few
+degrees or adds noise defeats both. What survives those edits is the *face itself*. A :class:`Mark`
+keeps, for each frame that opened a gate (or belonged to a burst that passed):
+
+* ``chip``: the 256-bit DCT perceptual hash (:func:`trustface.liveness.phash.phash`) of the face
+  chip aligned on its 68 landmarks (``engine.aligned_chips``: rotation, scale, crop and position
+  are undone by the alignment; brightness and contrast do not move a median-threshold DCT hash); a
+  probe is compared as seen and mirrored (mirror-normalised);
+* ``descriptor``: the face descriptor averaged over the chip and its mirror image (so a mirrored
+  copy has the same one), quantised to int8 (1/256 steps). The network is trained to ignore light,
+  small shifts and compression, so an edited copy stays very close (mostly 0.03-0.18 on the data
+  set).
+
+A probe is a near copy of a remembered mark when its descriptor is within :data:`COPY_DISTANCE`,
+or within :data:`NEAR_DISTANCE` with the chip within :data:`CHIP_BITS` bits. A new camera frame
+of the same person moves both: on the data set's video, frames a third of a second apart are
+0.21 or more apart by descriptor and 46 bits or more by chip (docs/liveness.md, "Near copies").
+Frames 33-66 ms apart can be identical (a video repeats frames): nothing can tell those from a copy.
+
+The marks are derived from a face, so they are kept only as long as the replay window, only for
+frames that opened a gate or passed a burst, at that gate, and never leave the deployment (they
+are not shared as indicators).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from threading import Lock
+
+import numpy as np
+
+from trustface.liveness import phash as ph
+
+#: a descriptor this close is the same picture whatever the chip says ...
+COPY_DISTANCE = 0.20
+#: ... and this close, with the aligned chips within CHIP_BITS of 256 bits, too
+NEAR_DISTANCE = 0.36
+CHIP_BITS = 40
+#: smallest face looked for (px)
+MIN_FACE = 60
+
+
+@dataclass(frozen=True)
+class Mark:
+    """The near-copy features of one face: chip pHash (64 hex) and int8 descriptor (hex), as stored."""
+
+    chip: str
+    descriptor: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A frame's features ready for comparison: as seen and mirrored."""
+
+    mark: Mark
+    chips: tuple[int, int] = field(repr=False)
+    vector: np.ndarray = field(repr=False)
+
+
+def encode(vector: np.ndarray) -> str:
+    return np.clip(np.round(np.asarray(vector, np.float64) * 256.0), -128, 127).astype(np.int8).tobytes().hex()
+
+
+def decode(text: str) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex(text), dtype=np.int8).astype(np.float64) / 256.0
+
+
+_CACHE: OrderedDict[str, Probe | None] = OrderedDict()
+_CACHE_LOCK = Lock()
+_CACHE_SIZE = 64
+
+
+def probe(pixels: np.ndarray) -> Probe | None:
+    """The near-copy features of the largest face of an RGB frame (None without a face). Cached by
+    the frame's pixel digest, so the face work done before a transaction is not repeated in it."""
+    key = ph.pixel_digest(pixels)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    out = _compute(pixels)
+    with _CACHE_LOCK:
+        _CACHE[key] = out
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return out
+
+
+def _compute(pixels: np.ndarray) -> Probe | None:
+    from trustface import engine
+
+    faces = engine.detect(pixels, method="hog", min_face=MIN_FACE)
+    if not faces:
+        return None
+    chip = engine.aligned_chips(pixels, [faces[0]])[0]
+    flipped = np.ascontiguousarray(chip[:, ::-1])
+    vector = engine.describe_chips([chip], flip=True)[0]  # the mean of the chip and its mirror: mirror-proof
+    chip_hash, flipped_hash = ph.phash(chip), ph.phash(flipped)
+    text = encode(vector)
+    return Probe(Mark(chip_hash, text), (int(chip_hash, 16), int(flipped_hash, 16)), decode(text))
+
+
+def distance(p: Probe, known: Mark) -> tuple[float, int]:
+    """(descriptor distance, chip bits) of a probe to a remembered mark (chips: the better of as seen
+    and mirrored; the descriptor is the mean over the chip and its mirror, so mirroring does not move it)."""
+    value = int(known.chip, 16)
+    return (float(np.linalg.norm(p.vector - decode(known.descriptor))),
+            min(bin(c ^ value).count("1") for c in p.chips))
+
+
+def is_copy(p: Probe, known: Mark) -> bool:
+    d, bits = distance(p, known)
+    return d <= COPY_DISTANCE or (d <= NEAR_DISTANCE and bits <= CHIP_BITS)
+
+
+def copied(p: Probe | None, known: list[Mark]) -> bool:
+    """Whether ``p`` is a near copy of any remembered mark."""
+    return p is not None and any(is_copy(p, k) for k in known)
