@@ -31,7 +31,7 @@ def test_the_demo_residential_site_passes_every_check(deployment, demo):
     assert [r["id"] for r in result["regimes"]] == ["cn-spc-2021", "cn-pipl", "cn-cac-2025", "cn-gbt41819"]
     failing = {f["id"]: (f["status"], f["evidence"].get("summary")) for f in result["findings"] if f["status"] != "pass"}
     assert not failing, failing
-    assert result["summary"] == {"pass": 15, "warn": 0, "fail": 0, "verdict": "pass"}
+    assert result["summary"] == {"pass": 16, "warn": 0, "fail": 0, "verdict": "pass"}
     for f in result["findings"]:
         assert JSON_KEYS <= set(f) and f["requirements"] and f["fix"] and f["evidence"]["summary"]
         assert any(r.startswith("R") and r[1:].isdigit() for r in f["requirements"]), f["id"]

@@ -78,7 +78,7 @@ def test_cli_assess_in_three_formats_and_pia_notice_commands(live, tmp_path, mon
         out = tmp_path / f"demo.{fmt}"
         r = runner.invoke(cli_app, ["assess", *base, "--format", fmt, "--out", str(out), "--strict"])
         assert r.exit_code == 0, r.output
-        assert "pass (15 pass, 0 warn, 0 fail)" in r.output
+        assert "pass (16 pass, 0 warn, 0 fail)" in r.output
     data = json.loads((tmp_path / "demo.json").read_text())
     assert data["summary"]["verdict"] == "pass" and data["audit_seq"] > 0
     assert "人脸识别合规自评估报告" in (tmp_path / "demo.html").read_text()
@@ -120,7 +120,7 @@ def test_api_assessment_formats_scopes_and_public_notice(live):
         r = get(path, info["admin_key"])
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["summary"]["verdict"] == "pass" and len(body["findings"]) == 15 and body["audit_seq"] > 0
+        assert body["summary"]["verdict"] == "pass" and len(body["findings"]) == 16 and body["audit_seq"] > 0
         r = get(path, auditor, format="html")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and TITLE_ZH in r.text
         r = get(path, auditor, format="pdf")

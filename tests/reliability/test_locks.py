@@ -51,10 +51,15 @@ def test_a_frame_too_large_for_a_gate_camera_is_refused_from_its_header(site):
     buf = io.BytesIO()
     Image.new("1", (60000, 600)).save(buf, "PNG")  # 36 MP in a few KB: the stalling frame
     assert 60000 * 600 > GATE_FRAME_MAX_PIXELS and len(buf.getvalue()) < 10_000
+    # an attended face gate takes single frames (the demo's Main gate requires the liveness burst,
+    # whose frames have the same cap: liveness.prepare_frames)
+    desk = gates.create_gate(ctx, cli_principal("admin:test"), site_id=world["site_id"], name="Desk",
+                             methods=["face", "pin"], liveness="off",
+                             liveness_off_reason="attended desk: a guard watches the gate")
     with ctx.deployment.session() as s:
         before = audit_store.read_head(s).seq
     with pytest.raises(TrustfaceError) as info:
-        gates.attempt_face(ctx, cli_principal("gate:test"), world["gate_ids"][0], buf.getvalue())
+        gates.attempt_face(ctx, cli_principal("gate:test"), desk["id"], buf.getvalue())
     assert info.value.code == "E_IMAGE_TOO_LARGE"
     with ctx.deployment.session() as s:
         assert audit_store.read_head(s).seq == before  # refused before anything was written

@@ -18,6 +18,9 @@ from trustface.engine import open_set
 from trustface.policy import ledger
 from trustface.services import faces, gates
 
+#: the demo gates require liveness; these attended gates take single frames (the budget is under test)
+ATTENDED = "attended desk: a guard watches the gate"
+
 
 @pytest.fixture
 def site(tmp_path):
@@ -47,9 +50,11 @@ def _events(ctx, type_: str) -> list[dict]:
 def test_a_gate_stores_shows_and_audits_its_budget(site):
     ctx, me, world, _ = site
     made = gates.create_gate(ctx, me, site_id=world["site_id"], name="Lobby", methods=["face", "pin"],
+                      liveness="off", liveness_off_reason=ATTENDED,
                              purpose=demo.PURPOSE, fpir_budget=1e-4)
     assert made["fpir_budget"] == 1e-4 and gates.get_gate(ctx, me, made["id"])["fpir_budget"] == 1e-4
     default = gates.create_gate(ctx, me, site_id=world["site_id"], name="Back", methods=["face", "card"],
+                      liveness="off", liveness_off_reason=ATTENDED,
                                 purpose=demo.PURPOSE)
     assert default["fpir_budget"] == open_set.DEFAULT_FPIR_BUDGET == 1e-3
     listed = {g["id"]: g["fpir_budget"] for g in gates.list_gates(ctx, me, world["site_id"])}
@@ -65,6 +70,7 @@ def test_a_bad_budget_is_refused_with_its_code_and_nothing_written(site, bad):
     events = len(_events(ctx, "admin"))
     with pytest.raises(trustface.TrustfaceError) as info:
         gates.create_gate(ctx, me, site_id=world["site_id"], name="Lobby", methods=["face", "pin"],
+                      liveness="off", liveness_off_reason=ATTENDED,
                           purpose=demo.PURPOSE, fpir_budget=bad)
     assert info.value.code == "E_FPIR_BUDGET_INVALID" and info.value.http_status == 422
     assert len(gates.list_gates(ctx, me, world["site_id"])) == before and len(_events(ctx, "admin")) == events
@@ -75,8 +81,11 @@ def test_the_gate_identifies_at_its_budget_for_the_gallery_size(site, examples):
     faces.enrol(ctx, me, resident, [(examples / "obama.jpg").read_bytes()], purpose=demo.PURPOSE,
                 modes="verify,identify")
     strict = gates.create_gate(ctx, me, site_id=world["site_id"], name="Vault", methods=["face", "pin"],
+                      liveness="off", liveness_off_reason=ATTENDED,
                                purpose=demo.PURPOSE, fpir_budget=1e-6)
-    for gate_id, budget in ((world["gate_ids"][0], 1e-3), (strict["id"], 1e-6)):
+    usual = gates.create_gate(ctx, me, site_id=world["site_id"], name="Desk", methods=["face", "pin"],
+                              liveness="off", liveness_off_reason=ATTENDED, purpose=demo.PURPOSE)
+    for gate_id, budget in ((usual["id"], 1e-3), (strict["id"], 1e-6)):
         decision = gates.attempt_face(ctx, me, gate_id, examples / "obama2.jpg")
         match = _events(ctx, "match")[-1]["payload"]
         chosen = open_set.identify_threshold(1, budget)
@@ -101,6 +110,7 @@ def test_the_assessment_warns_where_the_budget_cannot_be_kept(site, examples):
     assert fine["stranger_budget"]["status"] == "pass", fine["stranger_budget"]["evidence"]
     assert fine["stranger_budget"]["evidence"]["gates"][0]["gallery_size"] == 1
     gates.create_gate(ctx, me, site_id=world["site_id"], name="Vault", methods=["face", "pin"],
+                      liveness="off", liveness_off_reason=ATTENDED,
                       purpose=demo.PURPOSE, fpir_budget=1e-6)
     with ctx.read() as s:
         found = {f["id"]: f for f in assess(s, world["site_id"], directory=ctx.deployment.directory)["findings"]}
