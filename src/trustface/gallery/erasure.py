@@ -19,6 +19,7 @@ from trustface.db import audit_store, gallery_store, repo
 from trustface.db.gallery_store import GalleryKey
 from trustface.db.model_base import new_id
 from trustface.errors import TrustfaceError
+from trustface.gallery import erasure_log
 from trustface.gallery.index_sync import note_change, note_shredded
 from trustface.policy import codes, retention
 from trustface.policy._common import utc
@@ -30,7 +31,11 @@ def purge_templates(session: Session, *, subject_id: str, purpose_id: str, mode:
     """Retention / withdrawal purge handler (``gallery.templates``; R13, R14): delete the subject's
     templates for purpose x mode, drop them from the indexes, and destroy the subject's data key
     when no template is left. Runs in the caller's transaction, next to the deletion certificate.
-    Returns how many templates were deleted."""
+    Returns how many templates were deleted. The purge goes to the erasure log (written before the
+    commit), so a restored backup replays it (:mod:`trustface.gallery.erasure_log`)."""
+    if mode != RETAIN_IMAGE:  # a kept-photo purge is logged by gallery.images.purge_images
+        erasure_log.note(session, "purge", subject_id=subject_id, purpose_id=purpose_id, mode=mode, reason=reason,
+                         now=now)
     rows = gallery_store.templates_of_subject(session, subject_id, purpose_id=purpose_id, mode=mode)
     if not rows:
         _destroy_key_if_unused(session, subject_id)
@@ -70,6 +75,10 @@ def erase_subject(session: Session, subject_id: str, *, actor: str, reason: str 
     for purpose_id, mode in pairs:
         certificates.append(retention.purge(session, subject_id=subject_id, tenant_id=subj.tenant_id,
                                             purpose_id=purpose_id, mode=mode, reason=reason, actor=actor, now=now))
+    skey = gallery_store.subject_key(session, subject_id)
+    erasure_log.note(session, "gallery_erased", subject_id=subject_id, tenant_id=subj.tenant_id, reason=reason,
+                     key_version=None if skey is None else int(skey.key_version), now=now,
+                     certificate_ids=[str(c["certificate_id"]) for c in certificates])
     key_existed = gallery_store.delete_subject_key(session, subject_id)
     if key_existed:
         note_shredded(session)
