@@ -117,5 +117,5 @@ def erase_subject(session: Session, subject_id: str, *, actor: str, channel: str
     certificate["seq"] = audit.record(session, "deletion", actor=actor, tenant_id=subject.tenant_id,
                                       subject_id=subject_id, payload=certificate, now=now)
     erasure_log.note(session, "subject_erased", subject_id=subject_id, tenant_id=subject.tenant_id, reason=channel,
-                     now=now, certificate_ids=[certificate["certificate_id"]])
+                     now=now, certificate_ids=[str(certificate["certificate_id"])])
     return certificate

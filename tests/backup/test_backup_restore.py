@@ -8,8 +8,9 @@ import json
 import sqlite3
 import tarfile
 
-import trustface
 from conftest import file_mode, one_line_error
+
+import trustface
 from trustface import demo
 from trustface.db import audit_store, gallery_store, repo
 from trustface.services import consents, faces, rights
@@ -131,3 +132,50 @@ def test_restore_refuses_a_wrong_key_file_a_corrupt_archive_and_a_newer_schema(s
     assert "upgrade trustface first" in one_line_error(tf("restore", "--dir", d, newer, "--yes"))
     # nothing was touched: A is still identified
     assert _identify(site, examples / "obama2.jpg").candidates[0].subject_id == site["A"]
+
+
+def _lines(log):
+    return log.read_text().splitlines(keepends=True)
+
+
+def test_a_tampered_or_truncated_erasure_log_is_refused_and_force_replays_what_verifies(site, tf, tmp_path, examples):
+    d, a, b = site["dir"], site["A"], site["B"]
+    ctx = trustface.open_deployment(d)
+    me = trustface.local_caller("admin:test")
+    try:
+        rights.erase(ctx, me, a)
+    finally:
+        ctx.deployment.close()
+    log = d / "erasure.log"
+    before = _lines(log)
+    archive = tmp_path / "b.tar"
+    assert tf("backup", "--dir", d, "--out", archive).returncode == 0
+    ctx = trustface.open_deployment(d)
+    try:
+        consents.withdraw_purpose(ctx, me, b, site_id=site["world"]["site_id"], purpose=demo.PURPOSE,
+                                  mode="identify", channel="app")
+    finally:
+        ctx.deployment.close()
+    lines = _lines(log)
+    assert len(lines) == len(before) + 1
+    # an attacker rewrites B's withdrawal line (to bring B's identify templates back)
+    entry = json.loads(lines[-1])
+    entry["mode"] = "analyze"
+    log.write_text("".join(lines[:-1]) + json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
+    message = one_line_error(tf("restore", "--dir", d, archive, "--yes"))
+    assert f"line {len(lines)} of the erasure log" in message and "nothing was restored" in message
+    # truncated below the backup's position
+    log.write_text("".join(before[:-1]))
+    assert "truncated" in one_line_error(tf("restore", "--dir", d, archive, "--yes"))
+    # --force: the lines that verify are replayed, the damage is on the record
+    log.write_text("".join(lines[:-1]) + json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
+    forced = tf("restore", "--dir", d, archive, "--yes", "--force", "--json")
+    assert forced.returncode == 0, forced.stderr
+    assert "does not verify" in json.loads(forced.stdout)["erasure_log_problem"]
+    assert _identify(site, examples / "obama2.jpg").unknown  # A's erasure (before the backup) holds
+    with trustface.Deployment(d) as dep, dep.session() as s:
+        restored = json.loads(audit_store.events_of_type(s, "admin")[-1]["payload"])
+        assert restored["action"] == "restored" and restored["forced"] is True
+        assert "does not verify" in restored["erasure_log_problem"]
+        s.rollback()
+    assert tf("audit", "verify", "--dir", d).returncode == 0

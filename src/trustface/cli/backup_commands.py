@@ -14,6 +14,10 @@ import typer
 from trustface.cli import app
 from trustface.cli.deployment_commands import ActorOpt, DirOpt, JsonOpt, _handled, _print
 
+YesOpt = Annotated[bool, typer.Option("--yes", help="Confirm: the server is stopped; replace the database.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replay the erasure-log lines that verify even when the log "
+                                                         "is damaged.")]
+
 
 @app.command("backup")
 @_handled
@@ -33,8 +37,7 @@ def backup_cmd(out: Annotated[Path, typer.Option("--out", help="The backup file 
 @app.command("restore")
 @_handled
 def restore_cmd(archive: Annotated[Path, typer.Argument(help="The backup file.")], directory: DirOpt = None,
-                yes: Annotated[bool, typer.Option("--yes", help="Confirm: the server is stopped and the database is to be replaced.")] = False,
-                force: Annotated[bool, typer.Option("--force", help="Replay the erasure-log lines that verify even when the log is damaged.")] = False,
+                yes: YesOpt = False, force: ForceOpt = False,
                 actor: ActorOpt = "system:restore", as_json: JsonOpt = False) -> None:
     """Restore a backup (server stopped), then replay every erasure and withdrawal made since it."""
     from trustface.services import backup

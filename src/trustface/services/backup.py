@@ -51,6 +51,7 @@ MANIFEST = "manifest.json"
 SQLITE_MEMBER = "database.sqlite"
 PG_MEMBER = "database.pgdump"
 RESTORE_ACTOR = "system:restore"
+SCRATCH_PREFIX = ".trustface-backup-"
 
 
 def _fail(message: str) -> TrustfaceError:
@@ -92,14 +93,33 @@ def _log(directory: Path, keys: Keys) -> tuple[Path, bytes]:
 
 @contextmanager
 def _scratch(folder: Path) -> Iterator[Path]:
-    """A private temporary folder in ``folder`` (same file system as the target), removed afterwards."""
-    tmp = Path(tempfile.mkdtemp(prefix=".trustface-backup-", dir=folder))
+    """A private temporary folder (mode 0700) in ``folder``, on the target's file system, removed
+    afterwards; the folders a killed run left there (its process gone) are removed first."""
+    _remove_stale_scratch(folder)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=folder))
     try:
         yield tmp
     finally:
-        for child in tmp.iterdir():
-            child.unlink()
-        tmp.rmdir()
+        _remove(tmp)
+
+
+def _remove(tmp: Path) -> None:
+    for child in tmp.iterdir():
+        child.unlink()
+    tmp.rmdir()
+
+
+def _remove_stale_scratch(folder: Path) -> None:
+    for tmp in folder.glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = tmp.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or not tmp.is_dir() or tmp.is_symlink():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            _remove(tmp)
+        except PermissionError:
+            continue
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -110,7 +130,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def backup(directory: Path, out: Path, *, database_url: str | None = None,
+def backup(directory: Path | None, out: Path, *, database_url: str | None = None,
            now: dt.datetime | None = None) -> BackupReport:
     """Write a backup of the deployment in ``directory`` to ``out`` (see the module docstring)."""
     directory = config.deployment_dir(directory)
@@ -244,7 +264,7 @@ def _replay_from(directory: Path, keys: Keys, manifest: dict[str, Any],
     return entries[start:], None
 
 
-def restore(directory: Path, archive: Path, *, confirmed: bool, force: bool = False, actor: str = RESTORE_ACTOR,
+def restore(directory: Path | None, archive: Path, *, confirmed: bool, force: bool = False, actor: str = RESTORE_ACTOR,
             database_url: str | None = None, now: dt.datetime | None = None) -> RestoreReport:
     """Restore ``archive`` into the deployment in ``directory`` (see the module docstring)."""
     if not confirmed:
