@@ -2,9 +2,11 @@
 
 Deleting a template removes its row (SQLite: overwritten, ``secure_delete``), drops its vector from
 the indexes at commit (:mod:`trustface.gallery.index_sync`) and, once the subject has no template
-and no kept photo left, destroys the subject's wrapped data key, which crypto-shreds every backup
-copy (R13, R14, PIPL-47, GDPR-17). Each purge writes its deletion certificate through
-:func:`trustface.policy.retention.purge` in the same transaction (R21).
+and no kept photo left, destroys the subject's wrapped data key (R13, R14, PIPL-47, GDPR-17). A
+backup taken earlier still holds that key, so each purge is also appended to the erasure log before
+the commit (:mod:`trustface.gallery.erasure_log`), which ``trustface restore`` replays. Each purge
+writes its deletion certificate through :func:`trustface.policy.retention.purge` in the same
+transaction (R21).
 """
 
 from __future__ import annotations
