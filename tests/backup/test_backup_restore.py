@@ -8,6 +8,7 @@ import json
 import sqlite3
 import tarfile
 
+import pytest
 from conftest import file_mode, one_line_error
 
 import trustface
@@ -179,3 +180,20 @@ def test_a_tampered_or_truncated_erasure_log_is_refused_and_force_replays_what_v
         assert "does not verify" in restored["erasure_log_problem"]
         s.rollback()
     assert tf("audit", "verify", "--dir", d).returncode == 0
+
+
+def test_an_erasure_that_cannot_be_logged_does_not_happen(site, examples):
+    """Log first: when the erasure log cannot be written the commit does not happen (E_PURGE_UNAVAILABLE),
+    so no erasure exists that a restore could not replay."""
+    (site["dir"] / "erasure.log").mkdir()  # a folder where the log file should be
+    ctx = trustface.open_deployment(site["dir"])
+    try:
+        with pytest.raises(trustface.TrustfaceError) as info:
+            rights.erase(ctx, trustface.local_caller("admin:test"), site["A"])
+        assert info.value.code == "E_PURGE_UNAVAILABLE" and "nothing was deleted" in info.value.message
+        with ctx.read() as s:
+            assert gallery_store.count_templates(s, site["A"]) == 2 and gallery_store.subject_key(s, site["A"])
+            assert not audit_store.events_of_type(s, "deletion")
+    finally:
+        ctx.deployment.close()
+    assert _identify(site, examples / "obama2.jpg").candidates[0].subject_id == site["A"]

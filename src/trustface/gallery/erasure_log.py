@@ -36,10 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from trustface.db import audit_store, gallery_store
+from trustface.db.write_ahead import before_commit
+from trustface.errors import TrustfaceError
+from trustface.policy import codes
 
 LOG_FILE = "erasure.log"
 LOG_INFO_KEY = "erasure_log"
@@ -93,10 +95,7 @@ def note(session: Session, event_name: str, *, subject_id: str, tenant_id: str |
         return
     if event_name not in EVENTS:
         raise ValueError(f"unknown erasure-log event {event_name!r}")
-    if not session.info.get(_LISTENING):
-        session.info[_LISTENING] = True
-        event.listen(session, "before_commit", _write_pending)
-        event.listen(session, "after_rollback", _drop_pending)
+    before_commit(session, _LISTENING, before=_write_pending, dropped=_drop_pending)
     if key_version is None:
         skey = gallery_store.subject_key(session, subject_id)
         key_version = None if skey is None else int(skey.key_version)
@@ -134,7 +133,12 @@ def _write_pending(session: Session) -> None:
         return
     key = log_key(session.info["audit_key"])
     bodies = [{**p.body, "certificate_ids": _certificates(session, p)} for p in pending]
-    append(Path(path), key, bodies)
+    try:
+        append(Path(path), key, bodies)
+    except (OSError, ValueError) as exc:  # the commit does not happen: no erasure without its line
+        raise TrustfaceError(codes.E_PURGE_UNAVAILABLE,
+                             f"the erasure log {path} could not be written ({type(exc).__name__}); nothing was "
+                             "deleted and no deletion certificate was written") from exc
 
 
 # --- the file ---------------------------------------------------------------------------------------
