@@ -4,6 +4,7 @@ PIPL-47, GDPR-17)."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import tarfile
@@ -14,6 +15,8 @@ from conftest import file_mode, one_line_error
 import trustface
 from trustface import demo
 from trustface.db import audit_store, gallery_store, repo
+from trustface.deployment import load_keys
+from trustface.services import backup as backups
 from trustface.services import consents, faces, rights
 
 
@@ -24,6 +27,18 @@ def _identify(site, photo):
                               purpose=demo.PURPOSE)
     finally:
         ctx.deployment.close()
+
+
+def _with_manifest(archive, dest, change):
+    """A copy of the backup with its manifest changed by ``change``."""
+    with tarfile.open(archive) as src, tarfile.open(dest, "w") as dst:
+        for member in src.getmembers():
+            fh = src.extractfile(member)
+            if member.name == "manifest.json":
+                body = json.dumps(change(json.loads(fh.read()))).encode()
+                member.size, fh = len(body), io.BytesIO(body)
+            dst.addfile(member, fh)
+    return dest
 
 
 def _backup_counts(archive, tmp_path, subject_id):
@@ -118,19 +133,15 @@ def test_restore_refuses_a_wrong_key_file_a_corrupt_archive_and_a_newer_schema(s
     garbage.write_bytes(b"not a tar at all" * 100)
     assert "not a readable trustface backup" in one_line_error(tf("restore", "--dir", d, garbage, "--yes"))
 
-    newer = tmp_path / "newer.tar"
-    with tarfile.open(archive) as src, tarfile.open(newer, "w") as dst:
-        for member in src.getmembers():
-            fh = src.extractfile(member)
-            if member.name == "manifest.json":
-                m = json.loads(fh.read())
-                m["schema_revision"] = "9999_from_the_future"
-                body = json.dumps(m).encode()
-                member.size = len(body)
-                import io
-                fh = io.BytesIO(body)
-            dst.addfile(member, fh)
+    # a backup of a newer release (signed with this key file) is refused; an edited manifest is refused
+    keys = load_keys(d)
+    newer = _with_manifest(archive, tmp_path / "newer.tar",
+                           lambda m: backups.sign_manifest({**m, "schema_revision": "9999_from_the_future"}, keys))
     assert "upgrade trustface first" in one_line_error(tf("restore", "--dir", d, newer, "--yes"))
+    edited = _with_manifest(archive, tmp_path / "edited.tar", lambda m: {**m, "erasure_log_length": 99})
+    assert "altered backup" in one_line_error(tf("restore", "--dir", d, edited, "--yes"))
+    assert "outside the deployment folder" in one_line_error(tf("backup", "--dir", d, "--out", d / "b.tar"))
+    assert "no trustface deployment" in one_line_error(tf("backup", "--dir", tmp_path / "none", "--out", tmp_path / "x"))
     # nothing was touched: A is still identified
     assert _identify(site, examples / "obama2.jpg").candidates[0].subject_id == site["A"]
 

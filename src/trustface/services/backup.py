@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import io
 import json
 import os
@@ -63,6 +64,15 @@ def key_fingerprint(keys: Keys) -> str:
     h = hashlib.sha256(b"trustface/key-fingerprint/1|")
     h.update(keys.audit_hmac_key + b"|" + keys.tenant_kek_seed)
     return h.hexdigest()
+
+
+def sign_manifest(manifest: dict[str, Any], keys: Keys) -> dict[str, Any]:
+    """The manifest with ``manifest_mac``: HMAC-SHA256 under a key derived from the key file, so
+    that its erasure-log position, audit head and database digest cannot be edited without it."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_mac"}
+    key = hmac.new(keys.audit_hmac_key, b"trustface/backup-manifest/1", hashlib.sha256).digest()
+    mac = hmac.new(key, json.dumps(body, sort_keys=True, separators=(",", ":")).encode(), hashlib.sha256)
+    return {**body, "manifest_mac": mac.hexdigest()}
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,7 @@ def backup(directory: Path | None, out: Path, *, database_url: str | None = None
                 "key_fingerprint": key_fingerprint(keys), "key_file_included": False,
                 "erasure_log_length": log_length, "erasure_log_head": log_head,
             }
+            manifest = sign_manifest(manifest, keys)
             _write_archive(tmp, out, manifest, db_path, member)
     finally:
         engine.dispose()
@@ -207,7 +218,7 @@ def _write_archive(tmp: Path, out: Path, manifest: dict[str, Any], db_path: Path
 def read_manifest(archive: Path) -> dict[str, Any]:
     """The manifest of a backup file; E_DEPLOYMENT with one sentence when it is not one."""
     if not Path(archive).is_file():
-        raise _fail(f"the backup file {archive} does not exist")
+        raise _fail(f"the backup file {archive} does not exist or is not a file")
     try:
         with tarfile.open(archive, mode="r") as tar:
             fh = tar.extractfile(MANIFEST)
@@ -275,6 +286,8 @@ def restore(directory: Path | None, archive: Path, *, confirmed: bool, force: bo
     if manifest.get("key_fingerprint") != key_fingerprint(keys):
         raise _fail(f"the key file {directory / KEY_FILE} is not the one this backup was made with "
                     "(fingerprints differ); restore with the backup's own key file")
+    if not hmac.compare_digest(str(manifest.get("manifest_mac")), sign_manifest(manifest, keys)["manifest_mac"]):
+        raise _fail(f"the manifest of {archive} does not verify under this key file (an altered backup)")
     revision = str(manifest.get("schema_revision") or "")
     if not snapshot.known_revision(revision):
         raise _fail(f"the backup's schema revision {revision or '(none)'} is unknown to this trustface "
