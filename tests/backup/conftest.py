@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from db_fixtures import _pg_template, _sqlite_template, database_url, deployment  # noqa: E402,F401
 
 import trustface
 from trustface import demo
