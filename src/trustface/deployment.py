@@ -33,6 +33,7 @@ from trustface.errors import TrustfaceError
 from trustface.policy import codes
 
 KEY_FILE = "trustface.key"
+ERASURE_LOG_FILE = "erasure.log"  # trustface.gallery.erasure_log.LOG_FILE
 SETTINGS_FILE = config.SETTINGS_FILE
 KEY_FORMAT = "trustface-key/1"
 
@@ -164,7 +165,9 @@ class Deployment:
         self.settings = load_settings(self.directory)
         self.database_url = database_url or config.database_url(self.directory)
         self.engine = make_engine(self.database_url, sqlite_synchronous=self.settings.sqlite_synchronous)
-        self._factory = make_sessionmaker(self.engine, audit_key=self.keys.audit_hmac_key)
+        # the erasure log beside the key file: every purge is appended there before its commit
+        self._factory = make_sessionmaker(self.engine, audit_key=self.keys.audit_hmac_key,
+                                          erasure_log=self.directory / ERASURE_LOG_FILE)
         self._read_factory = make_sessionmaker(self.engine, read_only=True, audit_key=self.keys.audit_hmac_key)
         self.grant_ttl = self.settings.grant_ttl
 

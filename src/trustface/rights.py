@@ -17,6 +17,7 @@ from trustface.access import service as access
 from trustface.db import access_store, audit_store, gallery_store, repo
 from trustface.db.models import new_id
 from trustface.gallery import erase_subject as erase_templates
+from trustface.gallery import erasure_log
 from trustface.gallery import images as image_store
 from trustface.policy import ledger
 from trustface.policy._common import invalid, utc
@@ -115,4 +116,6 @@ def erase_subject(session: Session, subject_id: str, *, actor: str, channel: str
                    "tokens_revoked": tokens, "erased_at": now.isoformat()}
     certificate["seq"] = audit.record(session, "deletion", actor=actor, tenant_id=subject.tenant_id,
                                       subject_id=subject_id, payload=certificate, now=now)
+    erasure_log.note(session, "subject_erased", subject_id=subject_id, tenant_id=subject.tenant_id, reason=channel,
+                     now=now, certificate_ids=[str(certificate["certificate_id"])])
     return certificate

@@ -31,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - only while that room is absent
         raise
 
 from trustface.cli import (
+    backup_commands,  # noqa: E402,F401
     compliance_commands,  # noqa: E402,F401
     db_commands,  # noqa: E402,F401
     gallery_commands,  # noqa: E402,F401

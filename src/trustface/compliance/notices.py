@@ -151,9 +151,12 @@ def build_content(session: Session, site_id: str, kind: str = "general") -> dict
             per_purpose("zh", lambda p, _: f"自同意之日起{p.retention_days}天")
             + f"，或至您撤回同意时，或自您最后一次使用起{inactivity}天，以先到者为准"),
         "on_expiry_action": _both(
-            "your template is deleted (its key is destroyed, so backups cannot be read either) and a deletion "
-            "certificate is written to the tamper-evident audit trail",
-            "删除您的人脸模板（销毁其密钥，备份亦无法读取），并在防篡改审计记录中写入删除证明"),
+            "your template and its key are deleted and a deletion certificate is written to the tamper-evident audit "
+            "trail; a backup made before the deletion still holds the template, encrypted, until that backup is "
+            "deleted, but the deletion is also recorded in an erasure log kept outside the database, and restoring "
+            "such a backup with the system's restore command deletes the template again before the system is used",
+            "删除您的人脸模板及其密钥，并在防篡改审计记录中写入删除证明；删除前制作的备份在该备份被删除前仍保存加密的模板，"
+            "但删除操作同时记录在数据库之外的删除日志中，使用系统的恢复命令恢复此类备份时，会在系统重新使用前再次删除该模板"),
         "necessity": _both(
             per_purpose("en", lambda p, lang: f"{p.necessity_justification} (legal basis: "
                                               f"{BASIS_NAMES[p.legal_basis]['en']})"),

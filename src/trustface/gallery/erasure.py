@@ -2,9 +2,11 @@
 
 Deleting a template removes its row (SQLite: overwritten, ``secure_delete``), drops its vector from
 the indexes at commit (:mod:`trustface.gallery.index_sync`) and, once the subject has no template
-and no kept photo left, destroys the subject's wrapped data key, which crypto-shreds every backup
-copy (R13, R14, PIPL-47, GDPR-17). Each purge writes its deletion certificate through
-:func:`trustface.policy.retention.purge` in the same transaction (R21).
+and no kept photo left, destroys the subject's wrapped data key (R13, R14, PIPL-47, GDPR-17). A
+backup taken earlier still holds that key, so each purge is also appended to the erasure log before
+the commit (:mod:`trustface.gallery.erasure_log`), which ``trustface restore`` replays. Each purge
+writes its deletion certificate through :func:`trustface.policy.retention.purge` in the same
+transaction (R21).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from trustface.db import audit_store, gallery_store, repo
 from trustface.db.gallery_store import GalleryKey
 from trustface.db.model_base import new_id
 from trustface.errors import TrustfaceError
+from trustface.gallery import erasure_log
 from trustface.gallery.index_sync import note_change, note_shredded
 from trustface.policy import codes, retention
 from trustface.policy._common import utc
@@ -30,7 +33,11 @@ def purge_templates(session: Session, *, subject_id: str, purpose_id: str, mode:
     """Retention / withdrawal purge handler (``gallery.templates``; R13, R14): delete the subject's
     templates for purpose x mode, drop them from the indexes, and destroy the subject's data key
     when no template is left. Runs in the caller's transaction, next to the deletion certificate.
-    Returns how many templates were deleted."""
+    Returns how many templates were deleted. The purge goes to the erasure log (written before the
+    commit), so a restored backup replays it (:mod:`trustface.gallery.erasure_log`)."""
+    if mode != RETAIN_IMAGE:  # a kept-photo purge is logged by gallery.images.purge_images
+        erasure_log.note(session, "purge", subject_id=subject_id, purpose_id=purpose_id, mode=mode, reason=reason,
+                         now=now)
     rows = gallery_store.templates_of_subject(session, subject_id, purpose_id=purpose_id, mode=mode)
     if not rows:
         _destroy_key_if_unused(session, subject_id)
@@ -70,6 +77,10 @@ def erase_subject(session: Session, subject_id: str, *, actor: str, reason: str 
     for purpose_id, mode in pairs:
         certificates.append(retention.purge(session, subject_id=subject_id, tenant_id=subj.tenant_id,
                                             purpose_id=purpose_id, mode=mode, reason=reason, actor=actor, now=now))
+    skey = gallery_store.subject_key(session, subject_id)
+    erasure_log.note(session, "gallery_erased", subject_id=subject_id, tenant_id=subj.tenant_id, reason=reason,
+                     key_version=None if skey is None else int(skey.key_version), now=now,
+                     certificate_ids=[str(c["certificate_id"]) for c in certificates])
     key_existed = gallery_store.delete_subject_key(session, subject_id)
     if key_existed:
         note_shredded(session)

@@ -26,7 +26,7 @@ from trustface.db import gallery_store
 from trustface.db.gallery_models import GalleryImage
 from trustface.db.model_base import new_id
 from trustface.errors import TrustfaceError
-from trustface.gallery import protection
+from trustface.gallery import erasure_log, protection
 from trustface.gallery.codes import TemplateIntegrityError
 from trustface.gallery.keys import KeyRing, unwrap_subject_key
 from trustface.policy import codes
@@ -141,4 +141,5 @@ def purge_images(session: Session, *, subject_id: str, purpose_id: str, mode: st
     Returns how many were deleted."""
     if mode != RETAIN_IMAGE:
         return 0
+    erasure_log.note(session, "purge", subject_id=subject_id, purpose_id=purpose_id, mode=mode, reason=reason, now=now)
     return gallery_store.delete_images(session, subject_id, purpose_id)

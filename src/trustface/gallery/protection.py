@@ -8,7 +8,9 @@
 * Envelope encryption (SPC-2(5), PIPL-51): each subject has an AES-256-GCM data key, stored
   only wrapped by the tenant's key-encryption key (AES key wrap). The AAD binds a ciphertext
   to tenant, subject, template id and model version, so a swapped or edited row never
-  decrypts. Destroying the wrapped data key crypto-shreds every copy (backups included).
+  decrypts. Destroying the wrapped data key crypto-shreds every copy in the live database; a backup
+  taken earlier still holds the wrapped key (and the key file unwraps it), so every purge is also
+  written to the erasure log that ``trustface restore`` replays (:mod:`trustface.gallery.erasure_log`).
 
 Key material comes from the deployment's key file, never from the database. Every failure to
 open or unwrap raises :class:`~trustface.gallery.codes.TemplateIntegrityError` (E_TEMPLATE_INTEGRITY);
