@@ -57,16 +57,20 @@ async def add_gate(request: Request, who: ConsolePrincipal = Depends(console_use
     face_mode = text(form, "face_mode") or IDENTIFY_FACE
     # the form ticks the credentials that also open a two-factor gate alone (R6); an identify gate ignores them
     alone = [m for m in texts(form, "credential_alone") if m in methods] if face_mode != IDENTIFY_FACE else None
+    # a face gate requires liveness; a reason (an attended gate) turns it off, recorded (issue 17)
+    off_reason = text(form, "liveness_off_reason") if "face" in methods else None
     t = i18n.translator(lang_of(request))
     try:
         gate_service.create_gate(context_of(request), who, site_id=site_id, name=_gate_name(form), methods=methods,
                                  purpose=text(form, "purpose") or DEFAULT_PURPOSE, face_mode=face_mode,
-                                 credential_alone=alone)
+                                 credential_alone=alone, liveness="off" if off_reason else None,
+                                 liveness_off_reason=off_reason)
     except TrustfaceError as exc:
         return _gates_page(request, who, site_id, status=CATALOGUE[exc.code].http_status,
                            error=error_words(request, exc), form={"name": text(form, "name"), "methods": methods,
                                                                   "face_mode": face_mode,
-                                                                  "credential_alone": alone or []})
+                                                                  "credential_alone": alone or [],
+                                                                  "liveness_off_reason": off_reason})
     return _gates_page(request, who, site_id, form={}, flash=t("gate_added"))
 
 

@@ -21,6 +21,14 @@ T: dict[str, tuple[str, str]] = {
     "alone_pin": ("PIN alone", "仅密码"), "alone_card": ("card alone", "仅门卡"), "alone_qr": ("QR code alone", "仅二维码"),
     "method_credential+face": ("PIN, card or QR + face", "凭证 + 刷脸"),
     "kiosk_no_face": ("Without my face", "不刷脸"),
+    # issue 17: a face gate requires the liveness challenge; an attended one may do without, with a reason
+    "liveness_check": ("Liveness check", "活体检测"),
+    "liveness_check_help": ("A face gate asks for a short challenge (blink, turn) so that a photo cannot open it. "
+                            "Only at a gate where a person always watches may it take a single photo: say why below "
+                            "(it is recorded and shown in the compliance report). Leave empty to require it.",
+                            "刷脸门禁会要求简短的动作验证（眨眼、转头），使照片无法开门。只有始终有人值守的门禁才可"
+                            "只拍一张照片：请在下方说明理由（将被记录并显示在合规报告中）。留空则必须进行活体检测。"),
+    "liveness_off_reason": ("Attended gate: why no liveness check", "有人值守：为何不做活体检测"),
 }
 
 #: strings the kiosk's script needs
