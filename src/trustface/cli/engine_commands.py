@@ -203,6 +203,8 @@ def bench_lfw(
                              "method": "quantile of the Euclidean distances of all pairs of images of different people",
                              "date": report["date"], "command": report["command"]},
         }, calibrate)
+        for written in lfw.write_engine_calibrations(extras, calibrate, report):  # SFace and fused, beside it
+            err.print(f"wrote {written}")
     _emit(report)
     if json_out:
         _emit(report, json_out)
