@@ -29,7 +29,8 @@ def _z(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (values - reference.mean()) / reference.std()
 
 
-def fused_figures(dlib_cos: np.ndarray, sface_cos: np.ndarray, same: np.ndarray, folds: np.ndarray) -> dict:
+def fused_figures(dlib_cos: np.ndarray, sface_cos: np.ndarray, same: np.ndarray, folds: np.ndarray,
+                  images: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """Protocol figures of the fused score (statistics and threshold fitted on the training folds)."""
     per_fold = []
     for f in np.unique(folds):
@@ -43,7 +44,7 @@ def fused_figures(dlib_cos: np.ndarray, sface_cos: np.ndarray, same: np.ndarray,
         "fold_accuracies": [round(x, 5) for x in per_fold],
         "tar_at_far_1e-3": round(tar_at_far(-score, same, 1e-3), 5),
         "tar_at_far_1e-2": round(tar_at_far(-score, same, 1e-2), 5)}
-    out["cascade"] = cascade_figures(dlib_cos, sface_cos, same, folds)
+    out["cascade"] = cascade_figures(dlib_cos, sface_cos, same, folds, images)
     return out
 
 
@@ -57,12 +58,15 @@ def dlib_band(z_dlib: np.ndarray, score: np.ndarray, limit: float, margin: float
     return low - margin, high + margin
 
 
-def cascade_figures(dlib_cos: np.ndarray, sface_cos: np.ndarray, same: np.ndarray, folds: np.ndarray) -> dict:
+def cascade_figures(dlib_cos: np.ndarray, sface_cos: np.ndarray, same: np.ndarray, folds: np.ndarray,
+                    images: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """The cost control measured: per test fold, the band of dlib z-scores where SFace changed
     a fused decision on the training folds (:func:`dlib_band`); test pairs outside it are decided
     by dlib's z-score alone (SFace never runs for them), those inside by the fused score.
-    Accuracy and the share of pairs that needed SFace."""
+    Accuracy and the share of pairs that needed SFace; with ``images`` (the two image indices of
+    each pair), also the share of images that had to be described by SFace."""
     correct, needed = 0, 0
+    inside_all = np.zeros(len(same), dtype=bool)
     for f in np.unique(folds):
         test = folds == f
         train = ~test if len(np.unique(folds)) > 1 else test
@@ -75,7 +79,12 @@ def cascade_figures(dlib_cos: np.ndarray, sface_cos: np.ndarray, same: np.ndarra
         accept = np.where(inside, score[test] >= t, z_d[test] > high)
         needed += int(np.sum(inside))
         correct += int(np.sum(accept == same[test]))
-    return {"accuracy": round(correct / len(same), 5), "pairs_needing_sface": round(needed / len(same), 4)}
+        inside_all[np.flatnonzero(test)[inside]] = True
+    out = {"accuracy": round(correct / len(same), 5), "pairs_needing_sface": round(needed / len(same), 4)}
+    if images is not None:
+        described = np.union1d(images[0][inside_all], images[1][inside_all])
+        out["images_needing_sface"] = round(len(described) / len(np.union1d(*images)), 4)
+    return out
 
 
 def engine_reports(pairs: Sequence[Pair], index: dict[str, int], dlib_vectors: np.ndarray,
@@ -90,7 +99,7 @@ def engine_reports(pairs: Sequence[Pair], index: dict[str, int], dlib_vectors: n
     return {
         "dlib": figures(dlib_distance, same, folds, 0.607),
         "sface": figures(-sface_cos, same, folds, None),
-        "fused": fused_figures(dlib_cos, sface_cos, same, folds),
+        "fused": fused_figures(dlib_cos, sface_cos, same, folds, (a, b)),
     }
 
 
