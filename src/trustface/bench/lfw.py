@@ -292,6 +292,7 @@ def _run_dual(pairs: Sequence[Pair], index: dict[str, int], paths: list[str], en
         engines[name].update(images_per_s=round(extraction.images_per_s, 2),
                              ms_per_image_per_worker=round(1000 * busy / len(rows), 2))
     engines["dlib"]["fta"], engines["sface"]["fta"] = int(np.sum(~dlib.found)), int(np.sum(~sface.found))
+    engines["fused"]["fta"] = int(np.sum(~dlib.found | ~sface.found))  # a centre box stood in for either
     cascade = engines["fused"]["cascade"]  # dlib for every photo, SFace for the share that needed it
     cascade["images_per_s_estimate"] = round(len(rows) / (dlib.seconds + sface.seconds * cascade["images_needing_sface"]), 2)
     report = {"engine": engine, **engines[engine], "images": len(rows), "pairs": len(pairs), "engines": engines}
