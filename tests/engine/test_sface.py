@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from trustface import engine, imaging
+from trustface import errors as engine_errors
 from trustface.engine import backend_choice, fusion, sface, yunet, zoo
 
 if importlib.util.find_spec(zoo.PACKAGE) is None:
@@ -229,3 +230,20 @@ def test_the_models_folder_is_found_without_importing_the_package():
 
     assert zoo.models_dir().is_dir() and Path(zoo.models_dir() / zoo.YUNET.filename).is_file()
     assert zoo.PACKAGE not in sys.modules  # its __init__ needs OpenCV, which is not installed
+
+
+@pytest.mark.parametrize("cascade", [False, True])
+def test_compare_photos_with_the_fused_engine(photo, cascade):
+    same = fusion.compare_photos(photo("obama.jpg"), photo("obama2.jpg"), cascade=cascade)
+    other = fusion.compare_photos(photo("obama.jpg"), photo("biden.jpg"), cascade=cascade)
+    assert same["same"] is True and other["same"] is False
+    assert same["engine"] == other["engine"] == "fused"
+    if not cascade:
+        assert same["decided_by"] == "fused" and same["score"] > other["score"]
+
+
+def test_compare_photos_says_which_photo_has_no_face(photo):
+    blank = np.full((200, 200, 3), 128, np.uint8)
+    with pytest.raises(engine_errors.TrustfaceError, match="second photo") as caught:
+        fusion.compare_photos(photo("obama.jpg"), blank)
+    assert caught.value.code == "E_NO_FACE"

@@ -29,8 +29,10 @@ from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
 
 FUSED_MODEL = f"{DLIB_MODEL}+{SFACE_MODEL}"
 
-__all__ = ["DLIB_MODEL", "FILES", "FUSED_MODEL", "SFACE_MODEL", "FusedComparison", "calibration", "compare", "cosine",
-           "decisive_dlib", "fused_scores", "impostor_stats", "standardised", "threshold"]
+__all__ = [
+    "DLIB_MODEL", "FILES", "FUSED_MODEL", "SFACE_MODEL", "FusedComparison", "calibration", "compare", "compare_photos",
+    "cosine", "decisive_dlib", "fused_scores", "impostor_stats", "standardised", "threshold",
+]
 FILES = {DLIB_MODEL: "thresholds.json", SFACE_MODEL: "thresholds-sface.json", FUSED_MODEL: "thresholds-fused.json"}
 
 
@@ -120,3 +122,37 @@ def decisive_dlib(dlib_cosine: float) -> bool | None:
     if z > float(cascade["dlib_z_high"]):
         return True
     return None
+
+
+def compare_photos(image_a: NDArray[np.uint8], image_b: NDArray[np.uint8], *, fmr: str | None = None,
+                   cascade: bool = False) -> dict[str, Any]:
+    """Compare the main faces of two portraits with the fused engine: dlib's pipeline and SFace's
+    (``engine.sface.portrait_descriptor``). With ``cascade``, SFace runs only where dlib's cosine
+    lies in the band where it can change the decision (:func:`decisive_dlib`, default point only).
+
+    Returns the fused comparison as a dict plus ``decided_by`` (``fused`` or ``dlib``); raises
+    TrustfaceError(E_NO_FACE) naming the photo where a pipeline finds no face."""
+    from trustface.engine import portrait_descriptor, sface
+    from trustface.errors import E_NO_FACE
+
+    dlib_vectors = []
+    for label, image in (("first", image_a), ("second", image_b)):
+        _, vector = portrait_descriptor(image)
+        if vector is None:
+            raise TrustfaceError(E_NO_FACE, f"no face was found in the {label} photo.")
+        dlib_vectors.append(vector)
+    if cascade and fmr in (None, calibration(FUSED_MODEL)["cascade"]["operating_point"]):
+        dlib_cos = float(cosine(dlib_vectors[0], dlib_vectors[1])[0])
+        decided = decisive_dlib(dlib_cos)
+        if decided is not None:
+            name, limit = threshold(FUSED_MODEL, fmr)
+            return {"same": decided, "operating_point": name, "threshold": limit, "dlib_cosine": round(dlib_cos, 6),
+                    "engine": "fused", "decided_by": "dlib"}
+    sface_vectors = []
+    for label, image in (("first", image_a), ("second", image_b)):
+        _, vector = sface.portrait_descriptor(image)
+        if vector is None:
+            raise TrustfaceError(E_NO_FACE, f"no face was found in the {label} photo (SFace's detector).")
+        sface_vectors.append(vector)
+    result = compare(dlib_vectors[0], dlib_vectors[1], sface_vectors[0], sface_vectors[1], fmr)
+    return {**result.to_dict(), "decided_by": "fused"}
