@@ -194,7 +194,7 @@ def test_calibration_files_belong_to_their_models():
     for model in fusion.FILES:
         assert fusion.calibration(model)["model"] == model
     mean, std = fusion.impostor_stats(fusion.DLIB_MODEL)
-    assert abs(mean) < 0.5 and 0 < std < 0.5
+    assert -1 < mean < 1 and 0 < std < 0.5
     fused = fusion.calibration(fusion.FUSED_MODEL)
     points = fused["operating_points"]
     assert points["1e-2"] < points["1e-3"] < points["1e-4"]  # stricter: a higher fused score
@@ -203,7 +203,7 @@ def test_calibration_files_belong_to_their_models():
 def test_cost_control_decides_clear_pairs_by_dlib_alone():
     cascade = fusion.calibration(fusion.FUSED_MODEL)["cascade"]
     mean, std = fusion.impostor_stats(fusion.DLIB_MODEL)
-    assert fusion.decisive_dlib(mean) is False  # a typical stranger
+    assert fusion.decisive_dlib(mean + std * (cascade["dlib_z_low"] - 1)) is False
     assert fusion.decisive_dlib(mean + std * (cascade["dlib_z_high"] + 1)) is True
     middle = (cascade["dlib_z_low"] + cascade["dlib_z_high"]) / 2
     assert fusion.decisive_dlib(mean + std * middle) is None
@@ -247,3 +247,9 @@ def test_compare_photos_says_which_photo_has_no_face(photo):
     with pytest.raises(engine_errors.TrustfaceError, match="second photo") as caught:
         fusion.compare_photos(photo("obama.jpg"), blank)
     assert caught.value.code == "E_NO_FACE"
+
+
+def test_fused_file_was_standardised_with_the_models_own_statistics():
+    fused = fusion.calibration(fusion.FUSED_MODEL)["standardisation"]
+    for model in (fusion.DLIB_MODEL, fusion.SFACE_MODEL):
+        assert (fused[model]["mean"], fused[model]["std"]) == fusion.impostor_stats(model)
