@@ -48,18 +48,26 @@ def fused_figures(dlib_cos: np.ndarray, sface_cos: np.ndarray, same: np.ndarray,
     return out
 
 
-def dlib_band(z_dlib: np.ndarray, score: np.ndarray, limit: float, margin: float = 0.5) -> tuple[float, float]:
+#: The cost control's tolerance: the share of the fused score's accepted (rejected) calibration
+#: pairs whose dlib z-score may fall below (above) the band, and the band's widening.
+CASCADE_QUANTILE, CASCADE_MARGIN = 0.005, 0.25
+
+
+def dlib_band(z_dlib: np.ndarray, score: np.ndarray, limit: float, quantile: float = CASCADE_QUANTILE,
+              margin: float = CASCADE_MARGIN) -> tuple[float, float]:
     """The band of dlib z-scores where SFace can change the fused decision, on these pairs: from
-    the lowest dlib z-score of a pair the fused score accepts to the highest of a pair it
-    rejects, widened by ``margin`` (in impostor standard deviations) on each side."""
+    the ``quantile`` of the dlib z-scores of the pairs the fused score accepts to the 1 -
+    ``quantile`` one of those it rejects (0: the extremes), widened by ``margin`` (in impostor
+    standard deviations) on each side."""
     accepted, rejected = z_dlib[score >= limit], z_dlib[score < limit]
-    low = float(accepted.min()) if len(accepted) else np.inf
-    high = float(rejected.max()) if len(rejected) else -np.inf
+    low = float(np.quantile(accepted, quantile)) if len(accepted) else np.inf
+    high = float(np.quantile(rejected, 1 - quantile)) if len(rejected) else -np.inf
     return low - margin, high + margin
 
 
 def cascade_figures(dlib_cos: np.ndarray, sface_cos: np.ndarray, same: np.ndarray, folds: np.ndarray,
-                    images: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+                    images: tuple[np.ndarray, np.ndarray] | None = None, quantile: float = CASCADE_QUANTILE,
+                    margin: float = CASCADE_MARGIN) -> dict:
     """The cost control measured: per test fold, the band of dlib z-scores where SFace changed
     a fused decision on the training folds (:func:`dlib_band`); test pairs outside it are decided
     by dlib's z-score alone (SFace never runs for them), those inside by the fused score.
@@ -74,7 +82,7 @@ def cascade_figures(dlib_cos: np.ndarray, sface_cos: np.ndarray, same: np.ndarra
         z_d, z_s = _z(dlib_cos, dlib_cos[impostor]), _z(sface_cos, sface_cos[impostor])
         score = z_d + z_s
         t = -best_threshold(-score[train], same[train])  # accept score >= t
-        low, high = dlib_band(z_d[train], score[train], t)
+        low, high = dlib_band(z_d[train], score[train], t, quantile, margin)
         inside = (z_d[test] >= low) & (z_d[test] <= high)
         accept = np.where(inside, score[test] >= t, z_d[test] > high)
         needed += int(np.sum(inside))
@@ -160,7 +168,9 @@ def calibrate(dlib_vectors: np.ndarray, sface_vectors: np.ndarray, paths: Sequen
                     "default": "1e-3", "operating_points": points,
                     "standardisation": {DLIB_MODEL: dlib_stats, SFACE_MODEL: sface_stats},
                     "cascade": {"operating_point": "1e-3", "dlib_z_low": round(low, 4), "dlib_z_high": round(high, 4),
-                                "method": "dlib z-scores outside [low, high] decide alone: lowest dlib z of a pair the fused "
-                                          "score accepts, highest of one it rejects, over the 6,000 protocol pairs, +/- 0.5"},
+                                "method": f"dlib z-scores outside [low, high] decide alone: the {CASCADE_QUANTILE} quantile of "
+                                          "the dlib z-scores of the pairs the fused score accepts, the 1 - "
+                                          f"{CASCADE_QUANTILE} one of those it rejects, over the 6,000 protocol pairs, "
+                                          f"+/- {CASCADE_MARGIN}"},
                     "calibration": {**data, "method": "quantile of the fused scores of all pairs of images of different people"}}
     return {"dlib_impostor_cosine": {**dlib_stats, "impostor_pairs": count}, "sface": sface, "fused": fused_record}
