@@ -242,6 +242,11 @@ def run(
     from trustface.engine.backend_choice import engine_choice
 
     engine = engine or engine_choice()
+    if engine != "dlib":  # fail now, saying how to install the weights, not in a worker later
+        from trustface.engine import zoo
+
+        for model in (zoo.YUNET, zoo.SFACE):
+            zoo.cached_graph(model)
     all_pairs = read_pairs(lfw_dir)
     pairs = [p for p in all_pairs if p.fold < folds]
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})

