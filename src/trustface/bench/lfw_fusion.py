@@ -50,7 +50,7 @@ def fused_figures(dlib_cos: np.ndarray, sface_cos: np.ndarray, same: np.ndarray,
 
 #: The cost control's tolerance: the share of the fused score's accepted (rejected) calibration
 #: pairs whose dlib z-score may fall below (above) the band, and the band's widening.
-CASCADE_QUANTILE, CASCADE_MARGIN = 0.002, 0.25
+CASCADE_QUANTILE, CASCADE_MARGIN = 0.005, 0.25
 
 
 def dlib_band(z_dlib: np.ndarray, score: np.ndarray, limit: float, quantile: float = CASCADE_QUANTILE,
