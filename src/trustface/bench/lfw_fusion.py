@@ -51,6 +51,9 @@ def fused_figures(dlib_cos: np.ndarray, sface_cos: np.ndarray, same: np.ndarray,
 #: The cost control's tolerance: the share of the fused score's accepted (rejected) calibration
 #: pairs whose dlib z-score may fall below (above) the band, and the band's widening.
 CASCADE_QUANTILE, CASCADE_MARGIN = 0.005, 0.25
+#: In the calibrated band, the upper edge is at least the dlib z-score that this share of all
+#: impostor pairs exceed: the pairs dlib accepts alone must not eat the operating point's FMR.
+CASCADE_DLIB_FMR = 1e-4
 
 
 def dlib_band(z_dlib: np.ndarray, score: np.ndarray, limit: float, quantile: float = CASCADE_QUANTILE,
@@ -149,6 +152,7 @@ def calibrate(dlib_vectors: np.ndarray, sface_vectors: np.ndarray, paths: Sequen
     dlib_stats = _stats(dlib_cos)
     fused = (dlib_cos - dlib_stats["mean"]) / dlib_stats["std"]
     del dlib_cos
+    dlib_z_cap = float(np.quantile(fused, 1 - CASCADE_DLIB_FMR))  # dlib's branch alone accepts no more impostors
     sface_cos = impostor_cosines(sface_vectors, identities)
     sface_stats = _stats(sface_cos)
     fused += (sface_cos - sface_stats["mean"]) / sface_stats["std"]
@@ -158,6 +162,7 @@ def calibrate(dlib_vectors: np.ndarray, sface_vectors: np.ndarray, paths: Sequen
     pair_zd = (np.asarray(pair_cosines[0]) - dlib_stats["mean"]) / dlib_stats["std"]
     pair_score = pair_zd + (np.asarray(pair_cosines[1]) - sface_stats["mean"]) / sface_stats["std"]
     low, high = dlib_band(pair_zd, pair_score, points["1e-3"])
+    high = max(high, dlib_z_cap)
     sface = {"model": SFACE_MODEL,
              "pipeline": "YuNet 2023mar (score >= 0.9, else >= 0.5), 5-point similarity alignment to the 112x112 template",
              "metric": "cosine (accept >= threshold)", "default": "1e-3", "operating_points": _points(sface_cos),
@@ -171,6 +176,7 @@ def calibrate(dlib_vectors: np.ndarray, sface_vectors: np.ndarray, paths: Sequen
                                 "method": f"dlib z-scores outside [low, high] decide alone: the {CASCADE_QUANTILE} quantile of "
                                           "the dlib z-scores of the pairs the fused score accepts, the 1 - "
                                           f"{CASCADE_QUANTILE} one of those it rejects, over the 6,000 protocol pairs, "
-                                          f"+/- {CASCADE_MARGIN}"},
+                                          f"+/- {CASCADE_MARGIN}; the upper edge raised to the dlib z-score that only "
+                                          f"{CASCADE_DLIB_FMR} of all LFW impostor pairs exceed"},
                     "calibration": {**data, "method": "quantile of the fused scores of all pairs of images of different people"}}
     return {"dlib_impostor_cosine": {**dlib_stats, "impostor_pairs": count}, "sface": sface, "fused": fused_record}
