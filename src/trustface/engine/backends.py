@@ -51,7 +51,8 @@ class DescriptorBackend(Protocol):
         ...
 
     def describe_chips(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
-        """Descriptors (N, 128) float32 of aligned chips (N, 150, 150, 3) uint8 RGB, in order."""
+        """Descriptors (N, 128) float32 of aligned chips uint8 RGB in the backend's own geometry,
+        in order: dlib's (N, 150, 150, 3) here; SFace's (N, 112, 112, 3) (``engine.sface``)."""
         ...
 
 
