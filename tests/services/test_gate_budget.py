@@ -15,7 +15,6 @@ from trustface import demo
 from trustface.compliance.assessment import assess
 from trustface.db import audit_store
 from trustface.engine import open_set
-from trustface.policy import ledger
 from trustface.services import faces, gates
 
 #: the demo gates require liveness; these attended gates take single frames (the budget is under test)
@@ -23,19 +22,9 @@ ATTENDED = "attended desk: a guard watches the gate"
 
 
 @pytest.fixture
-def site(tmp_path):
-    url = f"sqlite:///{tmp_path / 'tf.db'}"
-    info = trustface.init_deployment(tmp_path / "site", database_url=url)
-    dep = trustface.Deployment(info["dir"], database_url=url)
-    with dep.transaction() as s:
-        world = demo.setup_demo(s, actor="admin:test")
-        resident = ledger.create_subject(s, tenant_id=world["tenant_id"], age_band="18+", site_id=world["site_id"],
-                                         actor="admin:test").id
-        for mode in ("verify", "identify"):
-            ledger.give_consent(s, subject_id=resident, site_id=world["site_id"], purpose=demo.PURPOSE, mode=mode,
-                                notice_hash=world["notice_hash"], channel="kiosk", method="click", actor="admin:test")
-    dep.close()
-    ctx = trustface.open_deployment(info["dir"], database_url=url)
+def site(demo_site):
+    directory, url, world, resident = demo_site
+    ctx = trustface.open_deployment(directory, database_url=url)
     yield ctx, trustface.local_caller("admin:budget"), world, resident
     ctx.deployment.close()
 

@@ -5,23 +5,7 @@ import pytest
 
 import trustface
 from trustface import demo
-from trustface.policy import ledger
 from trustface.services import faces, gates
-
-
-@pytest.fixture
-def demo_site(tmp_path):
-    info = trustface.init_deployment(tmp_path / "site", database_url=f"sqlite:///{tmp_path / 'tf.db'}")
-    dep = trustface.Deployment(info["dir"], database_url=f"sqlite:///{tmp_path / 'tf.db'}")
-    with dep.transaction() as s:
-        world = demo.setup_demo(s, actor="admin:test")
-        resident = ledger.create_subject(s, tenant_id=world["tenant_id"], age_band="18+", site_id=world["site_id"],
-                                         actor="admin:test").id
-        for mode in ("verify", "identify"):
-            ledger.give_consent(s, subject_id=resident, site_id=world["site_id"], purpose=demo.PURPOSE, mode=mode,
-                                notice_hash=world["notice_hash"], channel="kiosk", method="click", actor="admin:test")
-    dep.close()
-    return info["dir"], f"sqlite:///{tmp_path / 'tf.db'}", world, resident
 
 
 def test_open_a_deployment_and_run_the_use_cases(demo_site, examples):
