@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from html import escape
 
 from sqlalchemy.orm import Session
 
 from trustface.db import access_store, repo
-from trustface.db.models import Notice
+from trustface.db.models import Gate, Notice
 from trustface.errors import TrustfaceError
 from trustface.policy import codes, profiles, sites
 from trustface.policy._common import not_found, sha256_hex
@@ -92,6 +93,41 @@ def _both(en: str, zh: str) -> dict:
     return {"en": en, "zh": zh}
 
 
+#: the fixed sentences of every notice, (English, Chinese)
+CATEGORIES = (
+    "a face template (128 numbers computed from a photo, transformed with a site key and encrypted); the photo "
+    "itself is discarded at once and never stored; your age or age band; the record of your consent",
+    "人脸特征模板（由照片计算出的128个数值，经场所密钥变换并加密）；照片在提取特征后立即丢弃，不予保存；"
+    "您的年龄或年龄段；您的同意记录")
+ON_EXPIRY = (
+    "your template and its key are deleted and a deletion certificate is written to the tamper-evident audit "
+    "trail; a backup made before the deletion still holds the template, encrypted, until that backup is "
+    "deleted, but the deletion is also recorded in an erasure log kept outside the database, and restoring "
+    "such a backup with the system's restore command deletes the template again before the system is used",
+    "删除您的人脸模板及其密钥，并在防篡改审计记录中写入删除证明；删除前制作的备份在该备份被删除前仍保存加密的模板，"
+    "但删除操作同时记录在数据库之外的删除日志中，使用系统的恢复命令恢复此类备份时，会在系统重新使用前再次删除该模板")
+WITHDRAWAL = (
+    "withdraw at any time, through the same channel you used to consent and in as few steps; face processing "
+    "stops at once and your template is deleted; processing before withdrawal stays valid",
+    "您可随时通过同意时的同一渠道、以不多于同意的步骤撤回同意；撤回后立即停止人脸处理并删除您的模板；"
+    "撤回前基于同意的处理不受影响")
+
+
+def _budget_sentences(gates: Sequence[Gate], where: str) -> tuple[str, str]:
+    """What the face gates' stranger-admission budgets promise (issue 16), (English, Chinese); empty
+    without a face gate."""
+    budgets = sorted({g.fpir_budget for g in gates if "face" in g.methods.split(",")})
+    if not budgets:
+        return "", ""
+    odds = " or ".join(f"1 in {round(1 / b):,}" for b in budgets)
+    en = (f" At {where} the chance that a stranger's face is taken for a resident's is held at or under "
+          f"{odds} per attempt, however many residents are enrolled: the match threshold tightens as the "
+          "gallery grows, so more residents may be asked to use another way in.")
+    zh = (f"在{where}，陌生人被误认为住户的概率控制在每次不超过{'或'.join(f'{round(1 / b):,}分之一' for b in budgets)}，"
+          "无论录入多少住户；随着录入人数增加，比对阈值相应收紧，因此可能有更多住户需要改用其他方式通行。")
+    return en, zh
+
+
 def build_content(session: Session, site_id: str, kind: str = "general") -> dict:
     """The notice content for a site, from its live configuration, in both languages."""
     site = sites.get_site(session, site_id)
@@ -115,14 +151,7 @@ def build_content(session: Session, site_id: str, kind: str = "general") -> dict
     def per_purpose(lang: str, fn) -> str:
         return "; ".join(f"{p.name}: {fn(p, lang)}" for p in purposes)
 
-    budgets = sorted({g.fpir_budget for g in gates if "face" in g.methods.split(",")})
-    odds = " or ".join(f"1 in {round(1 / b):,}" for b in budgets)
-    budget_en = (f" At {where} the chance that a stranger's face is taken for a resident's is held at or under "
-                 f"{odds} per attempt, however many residents are enrolled: the match threshold tightens as the "
-                 "gallery grows, so more residents may be asked to use another way in." if budgets else "")
-    budget_zh = (f"在{where}，陌生人被误认为住户的概率控制在每次不超过{'或'.join(f'{round(1 / b):,}分之一' for b in budgets)}，"
-                 "无论录入多少住户；随着录入人数增加，比对阈值相应收紧，因此可能有更多住户需要改用其他方式通行。"
-                 if budgets else "")
+    budget_en, budget_zh = _budget_sentences(gates, where)
     alt_en = ", ".join(METHOD_NAMES[m]["en"] for m in alternatives) or "a staffed desk"
     alt_zh = "、".join(METHOD_NAMES[m]["zh"] for m in alternatives) or "人工服务台"
     content = {
@@ -140,23 +169,13 @@ def build_content(session: Session, site_id: str, kind: str = "general") -> dict
             + ". Templates are matched on this site's own server; nothing is sent to other parties.",
             "；".join(MODE_NAMES[m]["zh"] for m in modes) + (f"；使用地点：{where}" if where else "")
             + "。模板仅在本场所服务器上比对，不向任何第三方提供。"),
-        "categories": _both(
-            "a face template (128 numbers computed from a photo, transformed with a site key and encrypted); the photo "
-            "itself is discarded at once and never stored; your age or age band; the record of your consent",
-            "人脸特征模板（由照片计算出的128个数值，经场所密钥变换并加密）；照片在提取特征后立即丢弃，不予保存；"
-            "您的年龄或年龄段；您的同意记录"),
+        "categories": _both(*CATEGORIES),
         "retention": _both(
             per_purpose("en", lambda p, _: f"{p.retention_days} days from your consent")
             + f", or until you withdraw, or {inactivity} days after you last used it, whichever comes first",
             per_purpose("zh", lambda p, _: f"自同意之日起{p.retention_days}天")
             + f"，或至您撤回同意时，或自您最后一次使用起{inactivity}天，以先到者为准"),
-        "on_expiry_action": _both(
-            "your template and its key are deleted and a deletion certificate is written to the tamper-evident audit "
-            "trail; a backup made before the deletion still holds the template, encrypted, until that backup is "
-            "deleted, but the deletion is also recorded in an erasure log kept outside the database, and restoring "
-            "such a backup with the system's restore command deletes the template again before the system is used",
-            "删除您的人脸模板及其密钥，并在防篡改审计记录中写入删除证明；删除前制作的备份在该备份被删除前仍保存加密的模板，"
-            "但删除操作同时记录在数据库之外的删除日志中，使用系统的恢复命令恢复此类备份时，会在系统重新使用前再次删除该模板"),
+        "on_expiry_action": _both(*ON_EXPIRY),
         "necessity": _both(
             per_purpose("en", lambda p, lang: f"{p.necessity_justification} (legal basis: "
                                               f"{BASIS_NAMES[p.legal_basis]['en']})"),
@@ -176,11 +195,7 @@ def build_content(session: Session, site_id: str, kind: str = "general") -> dict
             f"rules explained, or complain: contact {tenant.contact}; we answer within 15 working days",
             f"您可以查阅、复制、更正（重新录入）、删除您的信息，限制其使用，要求解释本规则，或提出投诉："
             f"请联系 {tenant.contact}；我们将在15个工作日内答复"),
-        "withdrawal": _both(
-            "withdraw at any time, through the same channel you used to consent and in as few steps; face processing "
-            "stops at once and your template is deleted; processing before withdrawal stays valid",
-            "您可随时通过同意时的同一渠道、以不多于同意的步骤撤回同意；撤回后立即停止人脸处理并删除您的模板；"
-            "撤回前基于同意的处理不受影响"),
+        "withdrawal": _both(*WITHDRAWAL),
         "minors": _both(
             f"under {guardian_age}: face information is processed only with the separate, verified consent of a "
             f"{profile.guardian_title}, under dedicated minors' rules; a parent or guardian may ask for deletion at any time",
