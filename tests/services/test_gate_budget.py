@@ -136,3 +136,23 @@ def test_the_cli_takes_and_refuses_a_budget(site, cli):
     bad = cli("gate", "create", "--dir", d, "--site", world["site_id"], "--name", "Bad", "--methods", "face,pin",
               "--purpose", demo.PURPOSE, "--fpir-budget", "2", env=env)
     assert bad.returncode == 2 and "E_FPIR_BUDGET_INVALID" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_cli_makes_a_two_factor_gate_and_an_attended_one(site, cli):
+    """`trustface gate create` takes what the API and the console take: the face as a second factor
+    (R6: a credential still opens alone) and liveness off only with a reason (issue 17)."""
+    ctx, _, world, _ = site
+    d = str(ctx.deployment.directory)
+    env = {"TRUSTFACE_DATABASE_URL": ctx.deployment.database_url}
+    base = ("gate", "create", "--dir", d, "--site", world["site_id"], "--purpose", demo.PURPOSE, "--json")
+    door = cli(*base, "--name", "Tower", "--methods", "face,pin,card", "--face-mode", "verify_after_credential",
+               "--credential-alone", "card", env=env)
+    assert door.returncode == 0, door.stderr
+    made = json.loads(door.stdout)
+    assert made["face_mode"] == "verify_after_credential" and made["credential_alone"] == ["card"]
+    assert made["liveness"] == "required"  # unattended by default
+    desk = cli(*base, "--name", "Desk", "--methods", "face,pin", "--liveness-off-reason",
+               "attended desk: a guard watches every entry", env=env)
+    assert desk.returncode == 0 and json.loads(desk.stdout)["liveness"] == "off", desk.stderr
+    short = cli(*base, "--name", "Side", "--methods", "face,pin", "--liveness-off-reason", "cheap", env=env)
+    assert short.returncode == 2 and "liveness_off_reason" in short.stderr and "Traceback" not in short.stderr

@@ -257,14 +257,28 @@ def gate_create(site: SiteOpt, name: Annotated[str, typer.Option("--name", help=
                 as_json: JsonOpt = False,
                 fpir_budget: Annotated[Optional[float], typer.Option(
                     "--fpir-budget", help="Most share of strangers' face attempts that may match someone "
-                                          "(default 1e-3).")] = None) -> None:
-    """Create a gate; prints its id. Face alone is refused (E_FACE_ONLY_POLICY)."""
+                                          "(default 1e-3).")] = None,
+                face_mode: Annotated[str, typer.Option(
+                    "--face-mode", help="identify (the face alone, 1:N) or verify_after_credential (a PIN, card or "
+                                        "QR code first, then the face 1:1).")] = "identify",
+                credential_alone: Annotated[Optional[str], typer.Option(
+                    "--credential-alone", help="At a two-factor gate, the credentials that also open it without a "
+                                               "face, e.g. card (default: all).")] = None,
+                liveness_off_reason: Annotated[Optional[str], typer.Option(
+                    "--liveness-off-reason", help="An attended face gate: take single frames without the liveness "
+                                                  "challenge, for this reason (recorded; the assessment warns).")] = None,
+                ) -> None:
+    """Create a gate; prints its id. Face alone is refused (E_FACE_ONLY_POLICY); a face gate requires
+    the liveness challenge unless --liveness-off-reason says why not."""
     from trustface.services import cli_principal, gates
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    alone = None if credential_alone is None else [m.strip() for m in credential_alone.split(",") if m.strip()]
     with _context(directory) as ctx:
         info = gates.create_gate(ctx, cli_principal(actor), site_id=site, name=name, methods=chosen,
-                                 purpose=purpose, fpir_budget=fpir_budget)
+                                 purpose=purpose, fpir_budget=fpir_budget, face_mode=face_mode,
+                                 credential_alone=alone, liveness="off" if liveness_off_reason else None,
+                                 liveness_off_reason=liveness_off_reason)
     _print(info, as_json, info["id"])
 
 
