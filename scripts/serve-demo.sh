@@ -15,6 +15,8 @@ TF=.venv/bin/trustface
 
 if [ -f "$DIR/trustface.key" ]; then
   echo "== reusing the demo deployment in $DIR (start over: rm -rf $DIR)"
+  # a folder made by an earlier version: bring its schema to this version's (the server refuses an old one)
+  "$TF" db upgrade --dir "$DIR"
 else
   echo "== a fresh demo deployment in $DIR"
   "$TF" init --dir "$DIR" --demo --admin-key-file "$KEY_FILE" --json > "$DIR.init.json"
