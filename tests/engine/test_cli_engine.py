@@ -88,8 +88,12 @@ def test_malformed_pairs_file(cli, tmp_path):
 
 @pytest.mark.slow
 def test_one_lfw_fold_above_the_floor(cli, tmp_path, lfw_dir):
+    """The engine the gallery runs (dlib: templates do not carry a model version yet) within issue 2's
+    floor and memory bound (1.5 GB). The fused engine's own figures, its peak memory included, are
+    in docs/benchmarks.md and tests/engine/test_sface.py."""
     out = tmp_path / "lfw.json"
-    result = cli("bench", "lfw", "--folds", "1", "--data", str(lfw_dir.parent), "--json", str(out))
+    result = cli("bench", "lfw", "--folds", "1", "--data", str(lfw_dir.parent), "--json", str(out),
+                 env={"TRUSTFACE_ENGINE": "dlib"})
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["pairs"] == 600

@@ -173,13 +173,11 @@ def test_fused_score_on_real_pairs(both, a, b, same):
     assert result.score == pytest.approx(float(expected))
 
 
-def test_fused_score_on_lfw_pairs():
+def test_fused_score_on_lfw_pairs(lfw_dir):
     """The first three same-person and three different-person pairs of LFW's second fold."""
-    from conftest import require_data
-
     from trustface.bench.lfw import read_pairs
 
-    pairs = [p for p in read_pairs(require_data("lfw")) if p.fold == 1]
+    pairs = [p for p in read_pairs(lfw_dir) if p.fold == 1]
     chosen = [p for p in pairs if p.same][:3] + [p for p in pairs if not p.same][:3]
     for pair in chosen:
         described = []
