@@ -83,11 +83,15 @@ def probe(pixels: np.ndarray) -> Probe | None:
             _CACHE.move_to_end(key)
             return _CACHE[key]
     out = _compute(pixels)
+    _remember(key, out)
+    return out
+
+
+def _remember(key: str, out: Probe | None) -> None:
     with _CACHE_LOCK:
         _CACHE[key] = out
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
-    return out
 
 
 def _compute(pixels: np.ndarray) -> Probe | None:
@@ -97,11 +101,38 @@ def _compute(pixels: np.ndarray) -> Probe | None:
     if not faces:
         return None
     chip = engine.aligned_chips(pixels, [faces[0]])[0]
-    flipped = np.ascontiguousarray(chip[:, ::-1])
-    vector = engine.describe_chips([chip], flip=True)[0]  # the mean of the chip and its mirror: mirror-proof
-    chip_hash, flipped_hash = ph.phash(chip), ph.phash(flipped)
+    return _of_chip(chip, engine.describe_chips([chip], flip=True)[0])
+
+
+def _of_chip(chip: np.ndarray, vector: np.ndarray) -> Probe:
+    """The probe of an aligned chip and its flip-averaged descriptor (mirror-proof)."""
+    chip_hash, flipped_hash = ph.phash(chip), ph.phash(np.ascontiguousarray(chip[:, ::-1]))
     text = encode(vector)
     return Probe(Mark(chip_hash, text), (int(chip_hash, 16), int(flipped_hash, 16)), decode(text))
+
+
+def probe_and_portrait(pixels: np.ndarray) -> tuple[Probe | None, np.ndarray | None]:
+    """The near-copy probe of a gate frame and the descriptor of its portrait face (what
+    ``engine.portrait_descriptor(method="hog")`` returns; None without a face), from one face
+    detection and one network pass where the two coincide: the single-frame gate path used to
+    detect, align and describe the same face twice. Where the two minimum face sizes would upsample
+    differently (small frames), they are computed apart, exactly as before."""
+    from trustface import engine
+    from trustface.engine.detector import PORTRAIT_MIN_FACE, auto_upsample
+
+    if auto_upsample(pixels.shape, MIN_FACE) != auto_upsample(pixels.shape, PORTRAIT_MIN_FACE):
+        return probe(pixels), engine.portrait_descriptor(pixels, method="hog")[1]
+    key = ph.pixel_digest(pixels)
+    faces = engine.detect(pixels, method="hog", min_face=PORTRAIT_MIN_FACE)  # the same detection here
+    if not faces:
+        _remember(key, None)
+        return None, None
+    portrait = engine.central_face(faces, pixels.shape) or faces[0]  # faces is not empty: never None
+    chosen = [faces[0]] if portrait is faces[0] else [faces[0], portrait]
+    vectors = engine.describe_chips(chips := engine.aligned_chips(pixels, chosen), flip=True)
+    out = _of_chip(chips[0], vectors[0])
+    _remember(key, out)
+    return out, vectors[-1]
 
 
 def distance(p: Probe, known: Mark) -> tuple[float, int]:

@@ -205,9 +205,10 @@ def screen_frame(session: Session, gate_id: str, data: bytes | None, pixels: np.
     return Screen(session, gate_id, verdict, now, mark)
 
 
-def prepare_frame(pixels: np.ndarray) -> None:
-    """The face work of the near-copy screen of a single frame, done before the transaction (cached)."""
-    nearcopy.probe(pixels)
+def prepare_frame(pixels: np.ndarray) -> np.ndarray | None:
+    """The face work of the near-copy screen of a single frame, done before the transaction (cached),
+    and the frame's portrait descriptor (128,) from the same detection (None without a face)."""
+    return nearcopy.probe_and_portrait(pixels)[1]
 
 
 # --- challenges ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from trustface.access.decisions import BurstOutcome, Decision, FaceProbe
 from trustface.access.keys import Principal
 from trustface.db import access_store
 from trustface.db.models import LivenessChallenge
-from trustface.errors import E_INVALID_ARGUMENT, TrustfaceError
+from trustface.errors import E_INVALID_ARGUMENT, E_NO_FACE, TrustfaceError
 from trustface.liveness import pad as pad_models
 from trustface.liveness import service as liveness
 from trustface.policy import codes
@@ -151,13 +151,11 @@ def decode_frame(image: ImageInput) -> tuple[np.ndarray, bytes | None]:
 def describe_frame(pixels: np.ndarray, data: bytes | None) -> FaceProbe:
     """Describe the main face of a decoded frame, before any transaction; a frame without a usable
     face keeps the engine's refusal for the decision (a denied attempt, audited)."""
-    from trustface.gallery import Gallery
-
-    liveness.prepare_frame(pixels)  # the near-copy screen's face work, before the transaction
-    try:
-        return FaceProbe(pixels, data, Gallery.probe_descriptor(pixels))
-    except TrustfaceError as exc:
-        return FaceProbe(pixels, data, None, exc)
+    # the near-copy screen's face work and the probe descriptor, from one detection, before the transaction
+    descriptor = liveness.prepare_frame(pixels)
+    if descriptor is None:
+        return FaceProbe(pixels, data, None, TrustfaceError(E_NO_FACE, "no face was found in the probe photo"))
+    return FaceProbe(pixels, data, np.asarray(descriptor, dtype=np.float32))
 
 
 def face_probe(image: ImageInput) -> FaceProbe:
