@@ -105,5 +105,6 @@ def test_livez_and_readyz_say_what_they_check(old_site):
             assert not_ready.status_code == 503
             assert not_ready.json()["checks"]["key_file"]["ok"] is False
             assert "chmod 600" in not_ready.json()["checks"]["key_file"]["detail"]
+            assert str(old_site) not in not_ready.text  # public: never where the deployment's files are
     finally:
         dep.close()

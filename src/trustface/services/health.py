@@ -49,6 +49,8 @@ def readiness(ctx: Context) -> Readiness:
     try:
         load_keys(dep.directory)
         checks["key_file"] = {"ok": True, "detail": "readable, owner-only"}
-    except TrustfaceError as exc:
-        checks["key_file"] = {"ok": False, "detail": exc.message}
+    except TrustfaceError:
+        # /readyz is public: say what to fix, never where the deployment's files are
+        checks["key_file"] = {"ok": False, "detail": "missing, unreadable or readable by other users: "
+                                                     "chmod 600 it (`trustface serve` names the file)"}
     return Readiness(all(c["ok"] for c in checks.values()), checks)
